@@ -1,0 +1,207 @@
+//! The HTTP client that sends signed messages upstream, and the outcome type that separates
+//! "the upstream answered" from "we do not know what happened" — the distinction payments rest on.
+
+use std::time::{Duration, Instant};
+
+use awc::error::SendRequestError;
+use awc::http::header;
+use secrecy::ExposeSecret;
+
+use super::message::{Request, Response};
+use super::signature::Credentials;
+use super::{H2H_PATH, USER_AGENT};
+
+/// Upstream answers are a few kilobytes; anything far larger is not a valid answer.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// What became of one message.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The upstream answered HTTP 200 with a well-formed response carrying a result code.
+    Answered(Response),
+    /// No connection could be made: the message certainly never left.
+    NotSent(String),
+    /// The message may or may not have been processed upstream.
+    Unknown(UnknownReason),
+}
+
+/// Why an outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnknownReason {
+    /// No complete answer within the configured timeout.
+    Timeout,
+    /// The connection failed after the message was (perhaps) sent.
+    Connection(String),
+    /// An HTTP status other than 200.
+    HttpStatus(u16),
+    /// A body that is not a valid response.
+    InvalidBody(String),
+}
+
+impl Outcome {
+    /// A short stable name, stored with each exchange.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Answered(_) => "answered",
+            Outcome::NotSent(_) => "not_sent",
+            Outcome::Unknown(UnknownReason::Timeout) => "timeout",
+            Outcome::Unknown(UnknownReason::Connection(_)) => "connection_lost",
+            Outcome::Unknown(UnknownReason::HttpStatus(_)) => "http_status",
+            Outcome::Unknown(UnknownReason::InvalidBody(_)) => "invalid_body",
+        }
+    }
+
+    pub fn response(&self) -> Option<&Response> {
+        match self {
+            Outcome::Answered(response) => Some(response),
+            _ => None,
+        }
+    }
+}
+
+/// One message sent and what came back, with what is needed to record it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request: Request,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    /// The raw answer body, as received (lossy UTF-8).
+    pub raw_response: Option<String>,
+    pub latency: Duration,
+}
+
+/// Sends H2H messages with the exact headers the upstream requires, reusing connections.
+///
+/// `awc` clients are tied to the thread they were made on: build one per worker.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    http: awc::Client,
+    url: String,
+    origin: String,
+    credentials: Credentials,
+    timeout: Duration,
+}
+
+impl UpstreamClient {
+    /// `base_url` is the upstream base; [`H2H_PATH`] is appended.
+    pub fn new(
+        base_url: &str,
+        origin: &str,
+        credentials: Credentials,
+        timeout: Duration,
+        max_connections: usize,
+    ) -> Self {
+        let connector = awc::Connector::new()
+            .limit(max_connections)
+            .conn_keep_alive(Duration::from_secs(30))
+            .timeout(timeout);
+        let http = awc::Client::builder()
+            .connector(connector)
+            .no_default_headers()
+            .timeout(timeout)
+            .finish();
+        Self {
+            http,
+            url: format!("{}{}", base_url.trim_end_matches('/'), H2H_PATH),
+            origin: origin.to_string(),
+            credentials,
+            timeout,
+        }
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Sends one signed message and classifies what came back. Never retries: a payment must
+    /// not be sent twice, so retrying is the caller's decision (via advice).
+    pub async fn send(&self, request: Request) -> Exchange {
+        let started = Instant::now();
+        let body = serde_json::to_vec(&request).expect("a request always serializes");
+        let sent = self
+            .http
+            .post(&self.url)
+            .insert_header((header::USER_AGENT, USER_AGENT))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .insert_header((header::ORIGIN, self.origin.as_str()))
+            .basic_auth(
+                &self.credentials.client_id,
+                self.credentials.client_secret.expose_secret(),
+            )
+            .send_body(body);
+        // awc's timeout covers the head; the outer one bounds head and body together.
+        let answer = actix_rt::time::timeout(self.timeout, async {
+            let mut response = sent.await?;
+            let status = response.status().as_u16();
+            let body = response.body().limit(MAX_RESPONSE_BYTES).await;
+            Ok::<_, SendRequestError>((status, body))
+        })
+        .await;
+        let latency = started.elapsed();
+        let (outcome, http_status, raw_response) = match answer {
+            Err(_elapsed) => (Outcome::Unknown(UnknownReason::Timeout), None, None),
+            Ok(Err(SendRequestError::Timeout)) => {
+                (Outcome::Unknown(UnknownReason::Timeout), None, None)
+            }
+            Ok(Err(SendRequestError::Connect(error))) => {
+                (Outcome::NotSent(error.to_string()), None, None)
+            }
+            Ok(Err(error)) => (
+                Outcome::Unknown(UnknownReason::Connection(error.to_string())),
+                None,
+                None,
+            ),
+            Ok(Ok((status, Err(error)))) => (
+                Outcome::Unknown(UnknownReason::Connection(error.to_string())),
+                Some(status),
+                None,
+            ),
+            Ok(Ok((status, Ok(bytes)))) => {
+                let raw = String::from_utf8_lossy(&bytes).into_owned();
+                (classify(status, &bytes), Some(status), Some(raw))
+            }
+        };
+        Exchange {
+            request,
+            outcome,
+            http_status,
+            raw_response,
+            latency,
+        }
+    }
+}
+
+/// An answer counts only if it is HTTP 200 with a JSON object carrying a result code.
+fn classify(status: u16, body: &[u8]) -> Outcome {
+    if status != 200 {
+        return Outcome::Unknown(UnknownReason::HttpStatus(status));
+    }
+    match serde_json::from_slice::<Response>(body) {
+        Ok(response) if !response.result_code.trim().is_empty() => Outcome::Answered(response),
+        Ok(_) => Outcome::Unknown(UnknownReason::InvalidBody("no resultCode".into())),
+        Err(error) => Outcome::Unknown(UnknownReason::InvalidBody(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_200_with_a_result_code_is_an_answer() {
+        assert!(matches!(
+            classify(200, br#"{"resultCode":"000"}"#),
+            Outcome::Answered(_)
+        ));
+        assert_eq!(
+            classify(500, br#"{"resultCode":"000"}"#).kind(),
+            "http_status"
+        );
+        assert_eq!(classify(200, b"<html>oops</html>").kind(), "invalid_body");
+        assert_eq!(
+            classify(200, br#"{"resultDesc":"x"}"#).kind(),
+            "invalid_body"
+        );
+        assert_eq!(classify(200, br#"["000"]"#).kind(), "invalid_body");
+    }
+}

@@ -1,0 +1,9 @@
+//! mpospay-gateway: a safe REST gateway in front of the MPospay B2B H2H API.
+//!
+//! Data flow: request → validated [`domain`] value → [`store`] → signed [`h2h`] message →
+//! stored result → response ([`http`]). [`sandbox`] is a faithful upstream simulator.
+
+pub mod domain;
+pub mod h2h;
+pub mod sandbox;
+pub mod store;

@@ -1,0 +1,214 @@
+//! The storage port: what the use cases need from a database, in their own words. Two adapters
+//! implement it, [`postgres::PostgresStore`] (production, shared by several gateway processes) and
+//! [`sqlite::SqliteStore`] (the embedded default). They share one test suite (`tests/store.rs`).
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::{Transaction, TransactionStatus, TrxId};
+
+/// Failures of the storage port.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A payment for this inquiry already exists that has not failed (the unique constraint
+    /// on `inquiry_id` fired). Carries the existing payment's id.
+    #[error("inquiry already paid by transaction {0}")]
+    AlreadyPaid(Uuid),
+    /// The compare-and-set update found the row in another state.
+    #[error("transaction changed concurrently")]
+    Conflict,
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(error)
+            }
+            other => StoreError::Unexpected(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// One message sent upstream and what came back. The message is stored without its signature;
+/// nothing stored is secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeRecord {
+    pub id: Uuid,
+    pub transaction_id: Option<Uuid>,
+    /// `inquiry`, `payment`, `purchase`, `advice`, `balanceInquiry`.
+    pub message_type: String,
+    pub trx_id: String,
+    /// The request as sent, minus `sign` (JSON text).
+    pub request: String,
+    /// The raw answer body, if any came.
+    pub response: Option<String>,
+    pub http_status: Option<i32>,
+    /// `answered`, `not_sent`, `timeout`, `connection_lost`, `http_status`, `invalid_body`.
+    pub outcome: String,
+    pub result_code: Option<String>,
+    pub latency_ms: i64,
+    pub request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored Idempotency-Key and, once the first request finished, its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub client: String,
+    pub key: String,
+    /// SHA-256 (hex) of the route and body of the first request.
+    pub request_hash: String,
+    pub transaction_id: Option<Uuid>,
+    /// `None` while the first request is still running.
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The answer to [`Store::claim_idempotency_key`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyClaim {
+    /// The key was new and is now held by this request.
+    Claimed,
+    /// The key existed; here is what it holds.
+    Existing(IdempotencyRecord),
+}
+
+/// Search filters for transactions (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct TransactionFilter {
+    pub client: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub product: Option<String>,
+    pub bill_number: Option<String>,
+}
+
+/// The storage port.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `postgres` or `sqlite`.
+    fn backend(&self) -> &'static str;
+
+    /// Readiness: the database answers and every migration is applied.
+    async fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// The next trxId, committed before it is returned: unique across concurrent callers and
+    /// across processes sharing the database; wraps from 99999999 to 00000001.
+    async fn allocate_trx_id(&self) -> Result<TrxId, StoreError>;
+
+    /// Commits a new transaction (normally in status `sending`). A payment whose `inquiry_id`
+    /// already has a payment that is not `failed` gives [`StoreError::AlreadyPaid`]; this is
+    /// enforced by a unique index, not only by a check.
+    async fn insert_transaction(&self, transaction: &Transaction) -> Result<(), StoreError>;
+
+    /// Writes every mutable field of `transaction` (status, amounts, upstream fields, advice
+    /// schedule, review reason, timestamps) if the stored row is still in `expected` status.
+    /// Otherwise [`StoreError::Conflict`].
+    async fn update_transaction(
+        &self,
+        transaction: &Transaction,
+        expected: TransactionStatus,
+    ) -> Result<(), StoreError>;
+
+    async fn get_transaction(&self, id: Uuid) -> Result<Option<Transaction>, StoreError>;
+
+    /// Newest first, at most `limit`, optionally only rows older than the `before` id (UUIDv7
+    /// ids sort by creation time).
+    async fn search_transactions(
+        &self,
+        filter: &TransactionFilter,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Transaction>, StoreError>;
+
+    /// Records one upstream exchange.
+    async fn record_exchange(&self, exchange: &ExchangeRecord) -> Result<(), StoreError>;
+
+    /// The exchanges of one transaction, oldest first.
+    async fn list_exchanges(&self, transaction_id: Uuid)
+        -> Result<Vec<ExchangeRecord>, StoreError>;
+
+    /// Inserts the key for `client` with the request hash, or returns what it already holds.
+    /// Atomic: of concurrent callers with one key, exactly one gets [`KeyClaim::Claimed`].
+    async fn claim_idempotency_key(
+        &self,
+        client: &str,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<KeyClaim, StoreError>;
+
+    /// Links the key to the transaction it created (committed before the message is sent).
+    async fn attach_idempotency_transaction(
+        &self,
+        client: &str,
+        key: &str,
+        transaction_id: Uuid,
+    ) -> Result<(), StoreError>;
+
+    /// Stores the first answer to replay.
+    async fn complete_idempotency_key(
+        &self,
+        client: &str,
+        key: &str,
+        status: i32,
+        body: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets a key whose request was rejected before anything was recorded.
+    async fn release_idempotency_key(&self, client: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes keys created before `cutoff`; returns how many.
+    async fn prune_idempotency_keys(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Pending transactions whose `next_advice_at` is due, claimed for this caller: their
+    /// `next_advice_at` is moved to `lease_until` in the same statement, so that another
+    /// process does not claim them until the lease ends (`FOR UPDATE SKIP LOCKED` on Postgres).
+    async fn claim_due_advice(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Transaction>, StoreError>;
+
+    /// Transactions still in `sending` whose `updated_at` is before `cutoff`: their process
+    /// died mid-call. Oldest first.
+    async fn stale_sending(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Transaction>, StoreError>;
+
+    /// The balance (`saldo`) of the most recent succeeded payment or purchase, if any.
+    async fn last_known_balance(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Records a reconciliation warning (balance drift and the like).
+    async fn record_warning(
+        &self,
+        transaction_id: Option<Uuid>,
+        kind: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// The store the application uses.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Connects to `database_url` (`postgres://…` or `sqlite://…`), applies migrations, and returns
+/// the matching adapter.
+pub async fn connect(_database_url: &str, _max_connections: u32) -> anyhow::Result<SharedStore> {
+    anyhow::bail!("adapters not written yet")
+}
