@@ -113,6 +113,11 @@ impl UpstreamClient {
         &self.credentials
     }
 
+    /// The per-message timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sends one signed message and classifies what came back. Never retries: a payment must
     /// not be sent twice, so retrying is the caller's decision (via advice).
     pub async fn send(&self, request: Request) -> Exchange {

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{Transaction, TransactionStatus, TrxId};
+use crate::keys::ApiKeyRecord;
 
 /// Failures of the storage port.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +195,31 @@ pub trait Store: Send + Sync + 'static {
     /// The balance (`saldo`) of the most recent succeeded payment or purchase, if any.
     async fn last_known_balance(&self) -> Result<Option<i64>, StoreError>;
 
+    /// Stores a new API key (its hash only).
+    async fn insert_api_key(&self, _key: &ApiKeyRecord) -> Result<(), StoreError> {
+        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
+    }
+
+    /// The key with this lookup part (revoked ones too).
+    async fn find_api_key(&self, _lookup: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
+    }
+
+    /// Every key, newest first.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
+    }
+
+    /// Marks a key revoked; false if there is no such key.
+    async fn revoke_api_key(&self, _id: Uuid, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
+    }
+
+    /// Records that a key was used.
+    async fn touch_api_key(&self, _id: Uuid, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
+    }
+
     /// Records a reconciliation warning (balance drift and the like).
     async fn record_warning(
         &self,
@@ -209,6 +235,16 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// Connects to `database_url` (`postgres://…` or `sqlite://…`), applies migrations, and returns
 /// the matching adapter.
-pub async fn connect(_database_url: &str, _max_connections: u32) -> anyhow::Result<SharedStore> {
-    anyhow::bail!("adapters not written yet")
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<SharedStore> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(database_url, max_connections).await?,
+        ))
+    } else if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            sqlite::SqliteStore::connect(database_url, max_connections).await?,
+        ))
+    } else {
+        anyhow::bail!("unsupported database URL: expected postgres://, postgresql:// or sqlite:")
+    }
 }

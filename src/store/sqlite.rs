@@ -1,1 +1,666 @@
-//! Placeholder: the Postgres adapter is being written.
+//! The SQLite adapter: the embedded default (one process).
+//!
+//! WAL journal, `synchronous = FULL` (a committed payment survives a power cut), 5 s busy
+//! timeout, foreign keys on. Every method is one autocommitted statement (plus a read-only
+//! follow-up where a conflict has to be explained): SQLite has one writer at a time, so each
+//! write statement is atomic, and no deferred transaction ever has to upgrade its lock.
+//!
+//! Uuids are stored as lowercase hyphenated text (UUIDv7 text sorts by creation time);
+//! timestamps as the RFC 3339 text sqlx writes for `DateTime<Utc>`, which compares correctly
+//! as text against values bound the same way.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use uuid::Uuid;
+
+use super::{ExchangeRecord, IdempotencyRecord, KeyClaim, Store, StoreError, TransactionFilter};
+use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
+
+/// The embedded SQLite migrations.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How SQLite names a violation of the partial unique index that enforces "already paid"
+/// (`transactions_paid_inquiry_unique`): SQLite reports the indexed columns, not the index.
+const PAID_INQUIRY_VIOLATION: &str = "transactions.inquiry_id";
+
+/// How many times an insert that hit the "already paid" index is retried when the blocking
+/// payment turned out to have failed in the meantime.
+const PAID_RETRIES: usize = 3;
+
+/// The columns of `transactions`, in the order [`transaction_from_row`] reads them.
+macro_rules! transaction_columns {
+    () => {
+        "id, kind, status, client, request_id, product, bill_number, trx_id, retrieval, \
+         amount, admin_fee, payment_code, inquiry_id, info1, info2, info3, sheets, \
+         balance_after, result_code, result_description, error_code, advice_attempts, \
+         next_advice_at, not_found_since, review_reason, expires_at, created_at, updated_at, \
+         completed_at"
+    };
+}
+
+/// A uuid as stored: lowercase hyphenated text.
+fn text_uuid(id: Uuid) -> String {
+    id.as_hyphenated().to_string()
+}
+
+fn opt_text_uuid(id: Option<Uuid>) -> Option<String> {
+    id.map(text_uuid)
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|_| corrupt("uuid", text))
+}
+
+fn parse_opt_uuid(text: Option<String>) -> Result<Option<Uuid>, StoreError> {
+    text.as_deref().map(parse_uuid).transpose()
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its directory if missing) a pool of at most
+    /// `max_connections` and applies the migrations. URLs: `sqlite://data/gateway.db`,
+    /// `sqlite:///abs/path.db?mode=rwc`, `sqlite::memory:`.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("parsing the SQLite URL {url:?}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let in_memory = is_in_memory(url, options.get_filename());
+        if !in_memory {
+            create_parent_dir(options.get_filename())?;
+        }
+        let mut pool_options = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        if in_memory {
+            // One connection that never closes: the database lives as long as it does, and a
+            // shared-cache database would answer lock conflicts without waiting.
+            pool_options = pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening the SQLite database {url:?}"))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies any migration not applied yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying SQLite migrations")
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Sets the trxId counter so that the next allocation returns the number after `last`
+    /// (`0` starts again at 00000001). For tests and operators.
+    pub async fn set_trx_counter(&self, last: u32) -> Result<(), StoreError> {
+        let result = sqlx::query("UPDATE trx_counter SET last_value = ?1 WHERE id = 1")
+            .bind(i64::from(last))
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() != 1 {
+            return Err(anyhow::anyhow!("the trx_counter row is missing").into());
+        }
+        Ok(())
+    }
+
+    /// The payment of `inquiry_id` that is not failed, if any.
+    async fn active_payment(&self, inquiry_id: Uuid) -> Result<Option<Uuid>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM transactions \
+             WHERE inquiry_id = ?1 AND kind = 'payment' AND status <> 'failed' \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(text_uuid(inquiry_id))
+        .fetch_optional(&self.pool)
+        .await?;
+        parse_opt_uuid(id)
+    }
+
+    /// Explains a violation of the "already paid" index.
+    async fn already_paid(&self, transaction: &Transaction) -> Result<Option<Uuid>, StoreError> {
+        match transaction.inquiry_id {
+            Some(inquiry_id) => self.active_payment(inquiry_id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether `url` names an in-memory database (no file, no directory to create).
+fn is_in_memory(url: &str, filename: &Path) -> bool {
+    url.contains(":memory:")
+        || url.contains("mode=memory")
+        || filename.to_string_lossy().starts_with("file:")
+}
+
+/// Creates the directory the database file goes in, if missing.
+fn create_parent_dir(filename: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = filename.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database directory {}", parent.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_paid_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.kind() == ErrorKind::UniqueViolation && db.message().contains(PAID_INQUIRY_VIOLATION)
+        }
+        _ => false,
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is not valid"))
+}
+
+fn transaction_from_row(row: &SqliteRow) -> Result<Transaction, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let id: String = row.try_get("id")?;
+    let inquiry_id: Option<String> = row.try_get("inquiry_id")?;
+    Ok(Transaction {
+        id: parse_uuid(&id)?,
+        kind: TransactionKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+        status: TransactionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        client: row.try_get("client")?,
+        request_id: row.try_get("request_id")?,
+        product: row.try_get("product")?,
+        bill_number: row.try_get("bill_number")?,
+        trx_id: row.try_get("trx_id")?,
+        retrieval: row.try_get("retrieval")?,
+        amount: row.try_get("amount")?,
+        admin_fee: row.try_get("admin_fee")?,
+        payment_code: row.try_get("payment_code")?,
+        inquiry_id: parse_opt_uuid(inquiry_id)?,
+        info1: row.try_get("info1")?,
+        info2: row.try_get("info2")?,
+        info3: row.try_get("info3")?,
+        sheets: row.try_get("sheets")?,
+        balance_after: row.try_get("balance_after")?,
+        result_code: row.try_get("result_code")?,
+        result_description: row.try_get("result_description")?,
+        error_code: row.try_get("error_code")?,
+        advice_attempts: row.try_get("advice_attempts")?,
+        next_advice_at: row.try_get("next_advice_at")?,
+        not_found_since: row.try_get("not_found_since")?,
+        review_reason: row.try_get("review_reason")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        completed_at: row.try_get("completed_at")?,
+    })
+}
+
+fn transactions_from_rows(rows: &[SqliteRow]) -> Result<Vec<Transaction>, StoreError> {
+    rows.iter().map(transaction_from_row).collect()
+}
+
+fn exchange_from_row(row: &SqliteRow) -> Result<ExchangeRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let transaction_id: Option<String> = row.try_get("transaction_id")?;
+    Ok(ExchangeRecord {
+        id: parse_uuid(&id)?,
+        transaction_id: parse_opt_uuid(transaction_id)?,
+        message_type: row.try_get("message_type")?,
+        trx_id: row.try_get("trx_id")?,
+        request: row.try_get("request")?,
+        response: row.try_get("response")?,
+        http_status: row.try_get("http_status")?,
+        outcome: row.try_get("outcome")?,
+        result_code: row.try_get("result_code")?,
+        latency_ms: row.try_get("latency_ms")?,
+        request_id: row.try_get("request_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn idempotency_from_row(row: &SqliteRow) -> Result<IdempotencyRecord, StoreError> {
+    let transaction_id: Option<String> = row.try_get("transaction_id")?;
+    Ok(IdempotencyRecord {
+        client: row.try_get("client")?,
+        key: row.try_get("key")?,
+        request_hash: row.try_get("request_hash")?,
+        transaction_id: parse_opt_uuid(transaction_id)?,
+        response_status: row.try_get("response_status")?,
+        response_body: row.try_get("response_body")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn check_ready(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?;
+        if let Some(missing) = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .find(|m| !applied.contains(&m.version))
+        {
+            return Err(anyhow::anyhow!(
+                "migration {} ({}) is not applied",
+                missing.version,
+                missing.description
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn allocate_trx_id(&self) -> Result<TrxId, StoreError> {
+        let value: i64 = sqlx::query_scalar(
+            "UPDATE trx_counter \
+             SET last_value = CASE WHEN last_value >= 99999999 THEN 1 ELSE last_value + 1 END \
+             WHERE id = 1 RETURNING last_value",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the trx_counter row is missing"))?;
+        u32::try_from(value)
+            .ok()
+            .and_then(TrxId::new)
+            .ok_or_else(|| anyhow::anyhow!("trx_counter holds {value}, not a trxId").into())
+    }
+
+    async fn insert_transaction(&self, t: &Transaction) -> Result<(), StoreError> {
+        for _ in 0..PAID_RETRIES {
+            let result = sqlx::query(concat!(
+                "INSERT INTO transactions (",
+                transaction_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
+            ))
+            .bind(text_uuid(t.id))
+            .bind(t.kind.as_str())
+            .bind(t.status.as_str())
+            .bind(&t.client)
+            .bind(&t.request_id)
+            .bind(&t.product)
+            .bind(&t.bill_number)
+            .bind(&t.trx_id)
+            .bind(&t.retrieval)
+            .bind(t.amount)
+            .bind(t.admin_fee)
+            .bind(&t.payment_code)
+            .bind(opt_text_uuid(t.inquiry_id))
+            .bind(&t.info1)
+            .bind(&t.info2)
+            .bind(&t.info3)
+            .bind(t.sheets)
+            .bind(t.balance_after)
+            .bind(&t.result_code)
+            .bind(&t.result_description)
+            .bind(&t.error_code)
+            .bind(t.advice_attempts)
+            .bind(t.next_advice_at)
+            .bind(t.not_found_since)
+            .bind(&t.review_reason)
+            .bind(t.expires_at)
+            .bind(t.created_at)
+            .bind(t.updated_at)
+            .bind(t.completed_at)
+            .execute(&self.pool)
+            .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(error) if is_paid_violation(&error) => {
+                    if let Some(existing) = self.already_paid(t).await? {
+                        return Err(StoreError::AlreadyPaid(existing));
+                    }
+                    // The blocking payment failed in the meantime: try again.
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(anyhow::anyhow!("the payment of this inquiry keeps changing; try again").into())
+    }
+
+    async fn update_transaction(
+        &self,
+        t: &Transaction,
+        expected: TransactionStatus,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE transactions SET \
+             status = ?3, request_id = ?4, trx_id = ?5, retrieval = ?6, amount = ?7, \
+             admin_fee = ?8, payment_code = ?9, info1 = ?10, info2 = ?11, info3 = ?12, \
+             sheets = ?13, balance_after = ?14, result_code = ?15, result_description = ?16, \
+             error_code = ?17, advice_attempts = ?18, next_advice_at = ?19, \
+             not_found_since = ?20, review_reason = ?21, expires_at = ?22, updated_at = ?23, \
+             completed_at = ?24 \
+             WHERE id = ?1 AND status = ?2",
+        )
+        .bind(text_uuid(t.id))
+        .bind(expected.as_str())
+        .bind(t.status.as_str())
+        .bind(&t.request_id)
+        .bind(&t.trx_id)
+        .bind(&t.retrieval)
+        .bind(t.amount)
+        .bind(t.admin_fee)
+        .bind(&t.payment_code)
+        .bind(&t.info1)
+        .bind(&t.info2)
+        .bind(&t.info3)
+        .bind(t.sheets)
+        .bind(t.balance_after)
+        .bind(&t.result_code)
+        .bind(&t.result_description)
+        .bind(&t.error_code)
+        .bind(t.advice_attempts)
+        .bind(t.next_advice_at)
+        .bind(t.not_found_since)
+        .bind(&t.review_reason)
+        .bind(t.expires_at)
+        .bind(t.updated_at)
+        .bind(t.completed_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 0 => Err(StoreError::Conflict),
+            Ok(_) => Ok(()),
+            // Moving a failed payment out of `failed` while another payment holds the inquiry.
+            Err(error) if is_paid_violation(&error) => match self.already_paid(t).await? {
+                Some(existing) => Err(StoreError::AlreadyPaid(existing)),
+                None => Err(StoreError::Conflict),
+            },
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn get_transaction(&self, id: Uuid) -> Result<Option<Transaction>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            transaction_columns!(),
+            " FROM transactions WHERE id = ?1"
+        ))
+        .bind(text_uuid(id))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(transaction_from_row).transpose()
+    }
+
+    async fn search_transactions(
+        &self,
+        filter: &TransactionFilter,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            transaction_columns!(),
+            " FROM transactions WHERE TRUE"
+        ));
+        let text_filters = [
+            ("client", &filter.client),
+            ("kind", &filter.kind),
+            ("status", &filter.status),
+            ("product", &filter.product),
+            ("bill_number", &filter.bill_number),
+        ];
+        for (column, value) in text_filters {
+            if let Some(value) = value {
+                query.push(" AND ").push(column).push(" = ");
+                query.push_bind(value.clone());
+            }
+        }
+        if let Some(before) = before {
+            query.push(" AND id < ").push_bind(text_uuid(before));
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(limit.max(0));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        transactions_from_rows(&rows)
+    }
+
+    async fn record_exchange(&self, e: &ExchangeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO exchanges (id, transaction_id, message_type, trx_id, request, response, \
+             http_status, outcome, result_code, latency_ms, request_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(text_uuid(e.id))
+        .bind(opt_text_uuid(e.transaction_id))
+        .bind(&e.message_type)
+        .bind(&e.trx_id)
+        .bind(&e.request)
+        .bind(&e.response)
+        .bind(e.http_status)
+        .bind(&e.outcome)
+        .bind(&e.result_code)
+        .bind(e.latency_ms)
+        .bind(&e.request_id)
+        .bind(e.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_exchanges(
+        &self,
+        transaction_id: Uuid,
+    ) -> Result<Vec<ExchangeRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, transaction_id, message_type, trx_id, request, response, http_status, \
+             outcome, result_code, latency_ms, request_id, created_at \
+             FROM exchanges WHERE transaction_id = ?1 ORDER BY created_at, id",
+        )
+        .bind(text_uuid(transaction_id))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(exchange_from_row).collect()
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        client: &str,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<KeyClaim, StoreError> {
+        // Loops only if the existing key is released between the insert and the select.
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (client, key, request_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (client, key) DO NOTHING",
+            )
+            .bind(client)
+            .bind(key)
+            .bind(request_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                return Ok(KeyClaim::Claimed);
+            }
+            let row = sqlx::query(
+                "SELECT client, key, request_hash, transaction_id, response_status, \
+                 response_body, created_at \
+                 FROM idempotency_keys WHERE client = ?1 AND key = ?2",
+            )
+            .bind(client)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return Ok(KeyClaim::Existing(idempotency_from_row(&row)?));
+            }
+        }
+        Err(anyhow::anyhow!("idempotency key {key:?} keeps changing; try again").into())
+    }
+
+    async fn attach_idempotency_transaction(
+        &self,
+        client: &str,
+        key: &str,
+        transaction_id: Uuid,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE idempotency_keys SET transaction_id = ?3 WHERE client = ?1 AND key = ?2",
+        )
+        .bind(client)
+        .bind(key)
+        .bind(text_uuid(transaction_id))
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(anyhow::anyhow!("idempotency key {key:?} is not held").into());
+        }
+        Ok(())
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        client: &str,
+        key: &str,
+        status: i32,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET response_status = ?3, response_body = ?4 \
+             WHERE client = ?1 AND key = ?2",
+        )
+        .bind(client)
+        .bind(key)
+        .bind(status)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, client: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE client = ?1 AND key = ?2")
+            .bind(client)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn prune_idempotency_keys(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn claim_due_advice(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "UPDATE transactions SET next_advice_at = ?2 \
+             WHERE id IN (\
+             SELECT id FROM transactions \
+             WHERE status = 'pending' AND next_advice_at <= ?1 \
+             ORDER BY next_advice_at, id LIMIT ?3) \
+             RETURNING ",
+            transaction_columns!()
+        ))
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = transactions_from_rows(&rows)?;
+        claimed.sort_by_key(|t| t.id);
+        Ok(claimed)
+    }
+
+    async fn stale_sending(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            transaction_columns!(),
+            " FROM transactions WHERE status = 'sending' AND updated_at < ?1 \
+             ORDER BY updated_at, id LIMIT ?2"
+        ))
+        .bind(cutoff)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        transactions_from_rows(&rows)
+    }
+
+    async fn last_known_balance(&self) -> Result<Option<i64>, StoreError> {
+        let balance: Option<i64> = sqlx::query_scalar(
+            "SELECT balance_after FROM transactions \
+             WHERE status = 'succeeded' AND balance_after IS NOT NULL \
+             AND kind IN ('payment', 'purchase') \
+             ORDER BY completed_at DESC NULLS LAST, id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(balance)
+    }
+
+    async fn record_warning(
+        &self,
+        transaction_id: Option<Uuid>,
+        kind: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO warnings (id, transaction_id, kind, detail, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(text_uuid(Uuid::now_v7()))
+        .bind(opt_text_uuid(transaction_id))
+        .bind(kind)
+        .bind(detail)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! The subcommands (API.md, "Running it").
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::config::{self, Settings, UpstreamSettings};
+use crate::h2h::{business_date, MessageType, SigningFields};
+use crate::keys::{self, Role};
+use crate::sandbox::{self, SandboxConfig};
+use crate::startup::{Application, RunOptions};
+use crate::store::{self, SharedStore};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(name = "mpospay-gateway", version, about = "A safe REST gateway for the MPospay B2B H2H API")]
+pub struct Cli {
+    /// Configuration file (default: config/gateway.toml if present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Start the upstream simulator in this process and use it as the upstream.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Run the upstream simulator alone.
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        /// Seed for its generated data (paymentCodes, references).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Manage API keys of our clients.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Print the signature for given fields, to debug `994 Signature is not match`.
+    Sign {
+        #[arg(long = "type")]
+        message_type: String,
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        bill_number: String,
+        #[arg(long)]
+        trx_id: String,
+        /// The signature date (default: today in the configured zone).
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// Print the field order and date used (secrets masked).
+        #[arg(long)]
+        explain: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key; prints the key alone on stdout.
+    Create {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by its id or its public part (`mpg_…`).
+    Revoke { key: String },
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let raw = config::load(cli.config.as_deref())?;
+    let settings = raw.validate()?;
+    telemetry::init(&settings.log_format);
+    match cli.command {
+        Command::Serve { sandbox } => serve(settings, sandbox).await,
+        Command::Sandbox { listen, seed } => {
+            let config = SandboxConfig {
+                seed,
+                zone: settings.zone,
+                ..SandboxConfig::default()
+            };
+            sandbox::run(config, listen).await.map_err(Into::into)
+        }
+        Command::Migrate => {
+            store::connect(&settings.database_url, 1).await?;
+            eprintln!("migrations applied to {}", redact_url(&settings.database_url));
+            Ok(())
+        }
+        Command::Keys { action } => keys_command(&settings, action).await,
+        Command::Sign {
+            message_type,
+            product,
+            bill_number,
+            trx_id,
+            date,
+            explain,
+        } => sign(&settings, &message_type, &product, &bill_number, &trx_id, date, explain),
+    }
+}
+
+async fn serve(mut settings: Settings, with_sandbox: bool) -> anyhow::Result<()> {
+    let store = store::connect(&settings.database_url, settings.database_max_connections)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&settings.database_url)))?;
+    let _sandbox = if with_sandbox {
+        let config = SandboxConfig {
+            zone: settings.zone,
+            ..SandboxConfig::default()
+        };
+        let handle = sandbox::spawn_on_loopback(config.clone()).await?;
+        settings.upstream = Some(UpstreamSettings {
+            url: handle.base_url(),
+            origin: "localhost".into(),
+            credentials: config.credentials(),
+            timeout: Duration::from_secs(5),
+            max_connections: 64,
+        });
+        eprintln!("sandbox upstream simulator listening on {}", handle.base_url());
+        print_demo_keys(&store).await?;
+        Some(handle)
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(settings.listen)
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let app = Application::build_with(settings.clone(), RunOptions::default(), store, listener)?;
+    tracing::info!(%address, database = %redact_url(&settings.database_url), "gateway listening");
+    eprintln!("gateway listening on http://{address}  (try: curl http://{address}/healthz)");
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// Creates demo keys on the first sandbox start and prints them (they are stored hashed, so
+/// they are shown only then).
+async fn print_demo_keys(store: &SharedStore) -> anyhow::Result<()> {
+    if !store.list_api_keys().await?.is_empty() {
+        eprintln!(
+            "demo API keys were printed on the first start; make another with: \
+             mpospay-gateway keys create --role operator --name demo"
+        );
+        return Ok(());
+    }
+    eprintln!("demo API keys (shown once):");
+    for (role, name) in [
+        (Role::Operator, "demo-pos"),
+        (Role::Finance, "demo-finance"),
+        (Role::Admin, "demo-admin"),
+    ] {
+        let new = keys::generate(name, role, Utc::now());
+        store.insert_api_key(&new.record).await?;
+        eprintln!("  {:<9} {}", role.as_str(), new.plain);
+    }
+    Ok(())
+}
+
+async fn keys_command(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
+    let store = store::connect(&settings.database_url, 2).await?;
+    match action {
+        KeysAction::Create { role, name } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be operator, finance or admin"))?;
+            if name.trim().is_empty() {
+                anyhow::bail!("--name must not be empty");
+            }
+            let new = keys::generate(name.trim(), role, Utc::now());
+            store.insert_api_key(&new.record).await?;
+            eprintln!(
+                "created {} key {} for client {:?}; it is shown only now:",
+                role.as_str(),
+                new.record.lookup,
+                new.record.client
+            );
+            println!("{}", new.plain);
+        }
+        KeysAction::List => {
+            println!("{:<38} {:<18} {:<9} {:<20} {:<25} revoked", "id", "key", "role", "client", "last used");
+            for key in store.list_api_keys().await? {
+                println!(
+                    "{:<38} {:<18} {:<9} {:<20} {:<25} {}",
+                    key.id,
+                    key.lookup,
+                    key.role.as_str(),
+                    key.client,
+                    key.last_used_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
+                    key.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
+                );
+            }
+        }
+        KeysAction::Revoke { key } => {
+            let keys = store.list_api_keys().await?;
+            let found = keys
+                .iter()
+                .find(|k| k.id.to_string() == key || k.lookup == key || key.starts_with(&format!("{}_", k.lookup)))
+                .ok_or_else(|| anyhow::anyhow!("no key {key}"))?;
+            store.revoke_api_key(found.id, Utc::now()).await?;
+            eprintln!("revoked {} ({})", found.lookup, found.client);
+        }
+    }
+    Ok(())
+}
+
+fn sign(
+    settings: &Settings,
+    message_type: &str,
+    product: &str,
+    bill_number: &str,
+    trx_id: &str,
+    date: Option<NaiveDate>,
+    explain: bool,
+) -> anyhow::Result<()> {
+    if MessageType::parse(message_type).is_none() {
+        anyhow::bail!("--type must be inquiry, payment, purchase, advice or balanceInquiry");
+    }
+    let upstream = settings.upstream.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("sign needs the upstream credentials: set GATEWAY_UPSTREAM_* or --config")
+    })?;
+    let credentials = &upstream.credentials;
+    let date = date.unwrap_or_else(|| business_date(Utc::now(), credentials.zone));
+    let fields = SigningFields {
+        message_type,
+        account: &credentials.account,
+        institution_code: &credentials.institution_code,
+        product,
+        bill_number,
+        trx_id,
+    };
+    let signature = fields.sign(
+        credentials.password.expose_secret(),
+        date,
+        credentials.key.expose_secret(),
+    );
+    if explain {
+        let masked = |secret: &str| format!("<{} characters, hidden>", secret.chars().count());
+        eprintln!("signature = md5(type + account + institutionCode + product + billNumber + trxId + password + date + key)");
+        for (name, value) in [
+            ("type", message_type.to_string()),
+            ("account", credentials.account.clone()),
+            ("institutionCode", credentials.institution_code.clone()),
+            ("product", product.to_string()),
+            ("billNumber", bill_number.to_string()),
+            ("trxId", trx_id.to_string()),
+            ("password", masked(credentials.password.expose_secret())),
+            ("date", format!("{} (time zone {})", date.format("%Y-%m-%d"), credentials.zone)),
+            ("key", masked(credentials.key.expose_secret())),
+        ] {
+            eprintln!("  {name:<16} {value}");
+        }
+    }
+    println!("{signature}");
+    Ok(())
+}
+
+/// A database URL without any password in it, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

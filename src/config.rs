@@ -1,0 +1,386 @@
+//! Typed settings: a TOML file, then `GATEWAY_*` environment overrides (API.md, "Running it"),
+//! then `GATEWAY_*_FILE` secrets read from files. Validated once, at start-up.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Account, InstitutionCode};
+use crate::h2h::Credentials;
+
+/// Where the gateway keeps its data when no database is configured.
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/gateway.db";
+/// The configuration file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "config/gateway.toml";
+
+/// Settings as written in the file and the environment, before validation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSettings {
+    pub listen: String,
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// `json` or `pretty`.
+    pub log_format: String,
+    pub upstream: RawUpstream,
+    pub payments: PaymentSettings,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: None,
+            database_max_connections: 16,
+            log_format: "pretty".into(),
+            upstream: RawUpstream::default(),
+            payments: PaymentSettings::default(),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawUpstream {
+    pub url: Option<String>,
+    pub client_id: Option<String>,
+    #[serde(serialize_with = "never_serialize")]
+    pub client_secret: Option<SecretString>,
+    #[serde(serialize_with = "never_serialize")]
+    pub password: Option<SecretString>,
+    #[serde(serialize_with = "never_serialize")]
+    pub key: Option<SecretString>,
+    pub account: Option<String>,
+    pub institution_code: Option<String>,
+    pub origin: Option<String>,
+    pub timezone: String,
+    pub timeout_ms: u64,
+    pub max_connections: usize,
+}
+
+impl std::fmt::Debug for RawUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawUpstream")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .field("account", &self.account)
+            .field("institution_code", &self.institution_code)
+            .field("origin", &self.origin)
+            .field("timezone", &self.timezone)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn never_serialize<S: serde::Serializer>(
+    _: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_none()
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            url: None,
+            client_id: None,
+            client_secret: None,
+            password: None,
+            key: None,
+            account: None,
+            institution_code: None,
+            origin: None,
+            timezone: "Asia/Jakarta".into(),
+            timeout_ms: 15_000,
+            max_connections: 64,
+        }
+    }
+}
+
+/// How payments with an unknown outcome are resolved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentSettings {
+    /// How long a succeeded inquiry may be paid.
+    pub inquiry_ttl_secs: u64,
+    /// Delays between advice attempts; the last repeats until `review_after_secs`.
+    pub advice_schedule_secs: Vec<u64>,
+    /// After this long without a final answer a transaction goes to `review`.
+    pub review_after_secs: u64,
+    /// `996` on advice must persist over at least this span before a payment is `failed`.
+    pub not_found_confirm_secs: u64,
+    /// Result codes that mean "outcome unknown" on payment and purchase, beyond 108/109/198.
+    pub unknown_outcome_codes: Vec<String>,
+    /// How long Idempotency-Keys are kept.
+    pub idempotency_retention_days: u64,
+    /// How often the reconciler looks for due work.
+    pub reconciler_interval_ms: u64,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            inquiry_ttl_secs: 3600,
+            advice_schedule_secs: vec![5, 15, 30, 60, 300],
+            review_after_secs: 24 * 3600,
+            not_found_confirm_secs: 300,
+            unknown_outcome_codes: Vec::new(),
+            idempotency_retention_days: 7,
+            reconciler_interval_ms: 1000,
+        }
+    }
+}
+
+/// Validated upstream settings.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub url: String,
+    pub origin: String,
+    pub credentials: Credentials,
+    pub timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub log_format: String,
+    /// `None` until `--sandbox` fills it in, when not configured.
+    pub upstream: Option<UpstreamSettings>,
+    pub zone: Tz,
+    pub payments: PaymentSettings,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {setting} {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
+    #[error("configuration: cannot read {path}: {error}")]
+    SecretFile { path: String, error: std::io::Error },
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+/// Settings that may be given as `GATEWAY_…_FILE`, a path to a file holding the value.
+const FILE_SETTINGS: [(&str, &str); 6] = [
+    ("GATEWAY_UPSTREAM_CLIENT_SECRET_FILE", "upstream.client_secret"),
+    ("GATEWAY_UPSTREAM_PASSWORD_FILE", "upstream.password"),
+    ("GATEWAY_UPSTREAM_KEY_FILE", "upstream.key"),
+    ("GATEWAY_UPSTREAM_CLIENT_ID_FILE", "upstream.client_id"),
+    ("GATEWAY_DATABASE_URL_FILE", "database_url"),
+    ("GATEWAY_UPSTREAM_URL_FILE", "upstream.url"),
+];
+
+/// Loads the file (if any), the environment and secret files.
+pub fn load(config_path: Option<&Path>) -> Result<RawSettings, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+    match config_path {
+        Some(path) => {
+            if !path.exists() {
+                return Err(invalid("--config", format!("{} does not exist", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        None if Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            figment = figment.merge(Toml::file(DEFAULT_CONFIG_PATH));
+        }
+        None => {}
+    }
+    figment = figment.merge(
+        Env::prefixed("GATEWAY_")
+            .filter(|key| !key.as_str().ends_with("_FILE") && !key.as_str().ends_with("_file"))
+            .map(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                match key.strip_prefix("upstream_") {
+                    Some(rest) => format!("upstream.{rest}").into(),
+                    None => match key.strip_prefix("payments_") {
+                        Some(rest) => format!("payments.{rest}").into(),
+                        None => key.into(),
+                    },
+                }
+            }),
+    );
+    for (variable, setting) in FILE_SETTINGS {
+        if let Ok(path) = std::env::var(variable) {
+            let value = std::fs::read_to_string(&path).map_err(|error| ConfigError::SecretFile {
+                path: path.clone(),
+                error,
+            })?;
+            let value = value.trim_end_matches(['\n', '\r']).to_string();
+            figment = figment.merge(Serialized::default(setting, value));
+        }
+    }
+    figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))
+}
+
+impl RawSettings {
+    /// Checks every setting; the upstream is optional here (`--sandbox` supplies one).
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let listen = self
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", format!("{:?} is not an address:port", self.listen)))?;
+        let zone: Tz = self.upstream.timezone.parse().map_err(|_| {
+            invalid(
+                "upstream.timezone",
+                format!("{:?} is not a time zone name", self.upstream.timezone),
+            )
+        })?;
+        if self.payments.advice_schedule_secs.is_empty() {
+            return Err(invalid("payments.advice_schedule_secs", "must not be empty"));
+        }
+        let upstream = self.upstream_settings(zone)?;
+        Ok(Settings {
+            listen,
+            database_url: self
+                .database_url
+                .filter(|url| !url.is_empty())
+                .unwrap_or_else(|| DEFAULT_SQLITE_URL.into()),
+            database_max_connections: self.database_max_connections.max(1),
+            log_format: self.log_format,
+            upstream,
+            zone,
+            payments: self.payments,
+        })
+    }
+
+    fn upstream_settings(&self, zone: Tz) -> Result<Option<UpstreamSettings>, ConfigError> {
+        let raw = &self.upstream;
+        let Some(url) = raw.url.clone().filter(|url| !url.is_empty()) else {
+            return Ok(None);
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("upstream.url", "must start with http:// or https://"));
+        }
+        fn required<T: Clone>(value: &Option<T>, setting: &'static str) -> Result<T, ConfigError> {
+            value
+                .clone()
+                .ok_or_else(|| invalid(setting, "is missing"))
+        }
+        let account = required(&raw.account, "upstream.account")?;
+        let account = Account::parse("upstream.account", &account)
+            .map_err(|e| invalid("upstream.account", e.message))?;
+        let institution_code = required(&raw.institution_code, "upstream.institution_code")?;
+        let institution_code =
+            InstitutionCode::parse("upstream.institution_code", &institution_code)
+                .map_err(|e| invalid("upstream.institution_code", e.message))?;
+        if raw.timeout_ms == 0 {
+            return Err(invalid("upstream.timeout_ms", "must be above 0"));
+        }
+        Ok(Some(UpstreamSettings {
+            url,
+            origin: required(&raw.origin, "upstream.origin")?,
+            credentials: Credentials {
+                client_id: required(&raw.client_id, "upstream.client_id")?,
+                client_secret: required(&raw.client_secret, "upstream.client_secret")?,
+                password: required(&raw.password, "upstream.password")?,
+                key: required(&raw.key, "upstream.key")?,
+                account: account.as_str().to_string(),
+                institution_code: institution_code.as_str().to_string(),
+                zone,
+            },
+            timeout: Duration::from_millis(raw.timeout_ms),
+            max_connections: raw.max_connections.max(1),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configured() -> RawSettings {
+        let mut raw = RawSettings::default();
+        raw.upstream.url = Some("http://127.0.0.1:9".into());
+        raw.upstream.client_id = Some("id".into());
+        raw.upstream.client_secret = Some("basic-secret".into());
+        raw.upstream.password = Some("api-password".into());
+        raw.upstream.key = Some("api-key".into());
+        raw.upstream.account = Some("0000000018".into());
+        raw.upstream.institution_code = Some("180309000002".into());
+        raw.upstream.origin = Some("example.com".into());
+        raw
+    }
+
+    #[test]
+    fn a_complete_configuration_validates_with_sqlite_by_default() {
+        let settings = configured().validate().unwrap();
+        assert_eq!(settings.database_url, DEFAULT_SQLITE_URL);
+        assert_eq!(settings.zone, chrono_tz::Asia::Jakarta);
+        assert!(settings.upstream.is_some());
+    }
+
+    #[test]
+    fn an_eleven_digit_account_is_a_clear_error() {
+        let mut raw = configured();
+        raw.upstream.account = Some("00000000181".into());
+        let error = raw.validate().unwrap_err().to_string();
+        assert!(error.contains("upstream.account"), "{error}");
+        assert!(error.contains("10 digits"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_secret_and_a_bad_zone_are_named() {
+        let mut raw = configured();
+        raw.upstream.key = None;
+        assert!(raw.validate().unwrap_err().to_string().contains("upstream.key is missing"));
+        let mut raw = configured();
+        raw.upstream.timezone = "Asia/Nowhere".into();
+        assert!(raw.validate().unwrap_err().to_string().contains("upstream.timezone"));
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let raw = configured();
+        let shown = format!("{raw:?} {:?}", raw.clone().validate().unwrap());
+        for secret in ["basic-secret", "api-password", "api-key"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+    }
+
+    #[test]
+    fn environment_and_secret_files_override_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "gw.toml",
+                r#"
+                listen = "127.0.0.1:9000"
+                [upstream]
+                url = "http://127.0.0.1:9"
+                account = "1111111111"
+                "#,
+            )?;
+            jail.create_file("secret.txt", "from-file\n")?;
+            jail.set_env("GATEWAY_UPSTREAM_ACCOUNT", "0000000018");
+            jail.set_env("GATEWAY_UPSTREAM_TIMEOUT_MS", "2500");
+            jail.set_env("GATEWAY_UPSTREAM_KEY_FILE", "secret.txt");
+            let raw = load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(raw.listen, "127.0.0.1:9000");
+            assert_eq!(raw.upstream.account.as_deref(), Some("0000000018"));
+            assert_eq!(raw.upstream.timeout_ms, 2500);
+            use secrecy::ExposeSecret;
+            assert_eq!(raw.upstream.key.as_ref().unwrap().expose_secret(), "from-file");
+            Ok(())
+        });
+    }
+}

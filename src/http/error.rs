@@ -1,0 +1,223 @@
+//! Every failure a client can see, mapped to HTTP status and the error body of API.md in this
+//! one place. Internal detail goes to the log, never into the response.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::ValidationError;
+use crate::payments::{PaymentError, UpstreamFailure};
+
+/// How long clients should wait on upstream maintenance (the vendor says 3 minutes).
+const MAINTENANCE_RETRY_AFTER_SECS: &str = "180";
+
+/// A failure as the public API reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (not JSON, wrong JSON type, missing field): 400.
+    #[error("{field}: {message}")]
+    Malformed { field: String, message: String },
+    /// The request is well-formed but a value is not acceptable: 422.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("a valid API key is required")]
+    Unauthorized,
+    #[error("this API key's role may not do this")]
+    Forbidden,
+    #[error("not found")]
+    RouteNotFound,
+    #[error("Idempotency-Key header is required")]
+    IdempotencyKeyRequired,
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyMismatch,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyKeyInUse,
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream: Option<UpstreamDetail<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transaction_id: Option<Uuid>,
+}
+
+#[derive(Serialize)]
+struct UpstreamDetail<'a> {
+    code: &'a str,
+    description: &'a str,
+}
+
+impl ApiError {
+    /// The stable machine-readable `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Malformed { .. } => "invalid_request",
+            ApiError::Invalid(_) => "invalid_field",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::RouteNotFound => "not_found",
+            ApiError::IdempotencyKeyRequired => "idempotency_key_required",
+            ApiError::IdempotencyKeyMismatch => "idempotency_key_mismatch",
+            ApiError::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ApiError::Payment(error) => match error {
+                PaymentError::Validation(_) => "invalid_field",
+                PaymentError::NotFound(_) => "not_found",
+                PaymentError::InquiryMismatch { .. } => "inquiry_mismatch",
+                PaymentError::InquiryNotPayable { .. } => "inquiry_not_payable",
+                PaymentError::InquiryExpired { .. } => "inquiry_expired",
+                PaymentError::AmountMismatch { .. } => "amount_mismatch",
+                PaymentError::AlreadyPaid(_) => "already_paid",
+                PaymentError::AdviceUnavailable { .. } => "advice_unavailable",
+                PaymentError::Upstream { failure, .. } => failure.code(),
+                PaymentError::StoreUnavailable(_) => "database_unavailable",
+                PaymentError::Unexpected(_) => "internal_error",
+            },
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Malformed { field, .. } => Some(field),
+            ApiError::Invalid(error) | ApiError::Payment(PaymentError::Validation(error)) => {
+                Some(error.field)
+            }
+            ApiError::IdempotencyKeyRequired => Some("Idempotency-Key"),
+            ApiError::Payment(PaymentError::InquiryMismatch { field }) => Some(field),
+            ApiError::Payment(PaymentError::AmountMismatch { .. }) => Some("amount"),
+            ApiError::Payment(PaymentError::NotFound("inquiry")) => Some("inquiryId"),
+            _ => None,
+        }
+    }
+
+    fn transaction_id(&self) -> Option<Uuid> {
+        match self {
+            ApiError::Payment(error) => match error {
+                PaymentError::InquiryNotPayable { inquiry_id }
+                | PaymentError::InquiryExpired { inquiry_id } => Some(*inquiry_id),
+                PaymentError::AlreadyPaid(id) => Some(*id),
+                PaymentError::AdviceUnavailable { transaction_id, .. } => Some(*transaction_id),
+                PaymentError::Upstream { transaction_id, .. } => *transaction_id,
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The client-facing message: never internal detail.
+    fn message(&self) -> String {
+        match self {
+            ApiError::Payment(PaymentError::Unexpected(_)) => {
+                "an internal error occurred; it has been logged".into()
+            }
+            ApiError::Payment(PaymentError::Upstream {
+                result: Some((_, description)),
+                failure: UpstreamFailure::BillerDeclined,
+                ..
+            }) if !description.is_empty() => description.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed { .. } | ApiError::IdempotencyKeyRequired => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Invalid(_) | ApiError::IdempotencyKeyMismatch => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            ApiError::Payment(error) => match error {
+                PaymentError::Validation(_)
+                | PaymentError::InquiryMismatch { .. }
+                | PaymentError::InquiryNotPayable { .. }
+                | PaymentError::AmountMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                PaymentError::NotFound(_) => StatusCode::NOT_FOUND,
+                PaymentError::InquiryExpired { .. }
+                | PaymentError::AlreadyPaid(_)
+                | PaymentError::AdviceUnavailable { .. } => StatusCode::CONFLICT,
+                PaymentError::Upstream { failure, .. } => match failure {
+                    UpstreamFailure::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
+                    UpstreamFailure::CutOff
+                    | UpstreamFailure::InvalidProduct
+                    | UpstreamFailure::BillerDeclined => StatusCode::UNPROCESSABLE_ENTITY,
+                    UpstreamFailure::InquiryExpired => StatusCode::CONFLICT,
+                    UpstreamFailure::Rejected
+                    | UpstreamFailure::Error
+                    | UpstreamFailure::Unavailable => StatusCode::BAD_GATEWAY,
+                    UpstreamFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                },
+                PaymentError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                PaymentError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::Payment(PaymentError::Unexpected(error)) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+            }
+            ApiError::Payment(PaymentError::StoreUnavailable(error)) => {
+                tracing::error!(error = %error, "database unavailable");
+            }
+            ApiError::Payment(PaymentError::Upstream {
+                failure: UpstreamFailure::Rejected,
+                result,
+                ..
+            }) => {
+                tracing::error!(?result, "upstream rejected our request: check the gateway's upstream configuration");
+            }
+            _ => {}
+        }
+        let upstream = match self {
+            ApiError::Payment(PaymentError::Upstream {
+                result: Some((code, description)),
+                ..
+            }) => Some(UpstreamDetail { code, description }),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.message(),
+                field: self.field(),
+                upstream,
+                transaction_id: self.transaction_id(),
+            },
+        };
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry_after = match self {
+                ApiError::Payment(PaymentError::StoreUnavailable(_)) => "5",
+                _ => MAINTENANCE_RETRY_AFTER_SECS,
+            };
+            response.insert_header((header::RETRY_AFTER, retry_after));
+        }
+        response.json(body)
+    }
+}

@@ -1,0 +1,180 @@
+//! The use cases: inquire, pay, purchase, advise, read the balance; and the reconciler that
+//! resolves payments whose outcome is unknown. Every money row is committed before its message
+//! leaves, and no database transaction is held across an upstream call.
+
+mod advice;
+mod balance;
+pub mod error;
+mod inquiry;
+pub mod outcome;
+mod payment;
+pub mod reconciler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::PaymentSettings;
+use crate::domain::{Transaction, TrxId};
+use crate::h2h::client::Exchange;
+use crate::h2h::{Draft, MessageType, Response, UpstreamClient};
+use crate::store::{ExchangeRecord, SharedStore};
+
+pub use balance::Balance;
+pub use error::{PaymentError, UpstreamFailure};
+pub use payment::{PaymentRequest, PurchaseRequest};
+
+/// Who is asking: the API client's name, and whether it may read other clients' rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub client: String,
+    pub reads_all: bool,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    /// Whether this caller may see `transaction` (others' rows are "not found").
+    pub fn may_see(&self, transaction: &Transaction) -> bool {
+        self.reads_all || transaction.client == self.client
+    }
+}
+
+/// The use cases, bound to one upstream client (one per worker thread: awc is thread-local).
+pub struct Payments {
+    store: SharedStore,
+    upstream: UpstreamClient,
+    clock: Arc<dyn Clock>,
+    settings: PaymentSettings,
+}
+
+impl Payments {
+    pub fn new(
+        store: SharedStore,
+        upstream: UpstreamClient,
+        clock: Arc<dyn Clock>,
+        settings: PaymentSettings,
+    ) -> Self {
+        Self {
+            store,
+            upstream,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// A transaction the caller may see, or "not found".
+    pub async fn transaction(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Transaction, PaymentError> {
+        match self.store.get_transaction(id).await? {
+            Some(transaction) if caller.may_see(&transaction) => Ok(transaction),
+            _ => Err(PaymentError::NotFound("transaction")),
+        }
+    }
+
+    /// Signs and sends one message, and records the exchange whatever came of it.
+    async fn send_and_record(
+        &self,
+        draft: Draft,
+        transaction_id: Option<Uuid>,
+        request_id: Option<&str>,
+    ) -> Result<Exchange, PaymentError> {
+        let request = self.upstream.credentials().build_request(draft, self.now());
+        let message_type = request.message_type;
+        let exchange = self.upstream.send(request).await;
+        tracing::info!(
+            message_type = %message_type,
+            trx_id = %exchange.request.trx_id,
+            outcome = exchange.outcome.kind(),
+            result_code = exchange.outcome.response().map(|r| r.result_code.as_str()),
+            latency_ms = exchange.latency.as_millis() as u64,
+            "upstream exchange"
+        );
+        let record = ExchangeRecord {
+            id: Uuid::now_v7(),
+            transaction_id,
+            message_type: message_type.as_str().to_string(),
+            trx_id: exchange.request.trx_id.clone(),
+            request: exchange.request.without_signature().to_string(),
+            response: exchange.raw_response.clone(),
+            http_status: exchange.http_status.map(i32::from),
+            outcome: exchange.outcome.kind().to_string(),
+            result_code: exchange
+                .outcome
+                .response()
+                .map(|response| response.result_code.clone()),
+            latency_ms: exchange.latency.as_millis() as i64,
+            request_id: request_id.map(str::to_string),
+            created_at: self.now(),
+        };
+        self.store.record_exchange(&record).await?;
+        Ok(exchange)
+    }
+
+    async fn next_trx_id(&self) -> Result<TrxId, PaymentError> {
+        Ok(self.store.allocate_trx_id().await?)
+    }
+
+    /// The delay before advice attempt number `attempts + 1`.
+    fn advice_delay(&self, attempts: i32) -> Duration {
+        let schedule = &self.settings.advice_schedule_secs;
+        let index = (attempts.max(0) as usize).min(schedule.len().saturating_sub(1));
+        Duration::from_secs(schedule.get(index).copied().unwrap_or(300))
+    }
+}
+
+/// Copies what an answer says about the bill into the transaction. Amounts the answer does not
+/// carry keep their earlier value (a payment starts with its inquiry's amounts).
+fn absorb_response(transaction: &mut Transaction, response: &Response) {
+    fn non_empty(s: &str) -> Option<String> {
+        (!s.is_empty()).then(|| s.to_string())
+    }
+    if let Some(amount) = response.nominal_amount() {
+        transaction.amount = Some(amount);
+    }
+    if let Some(fee) = response.admin_fee() {
+        transaction.admin_fee = Some(fee);
+    }
+    if let Some(code) = non_empty(&response.payment_code) {
+        transaction.payment_code.get_or_insert(code);
+    }
+    for (field, value) in [
+        (&mut transaction.info1, &response.info1),
+        (&mut transaction.info2, &response.info2),
+        (&mut transaction.info3, &response.info3),
+    ] {
+        if let Some(value) = non_empty(value) {
+            *field = Some(value);
+        }
+    }
+    if let Some(sheets) = response.sheets() {
+        transaction.sheets = Some(sheets);
+    }
+    if let Some(balance) = response.balance() {
+        transaction.balance_after = Some(balance);
+    }
+    transaction.result_code = Some(response.result_code.clone());
+    transaction.result_description = Some(response.result_desc.clone());
+}
+
+/// The message type a transaction is first sent as.
+fn message_type_of(transaction: &Transaction) -> MessageType {
+    match transaction.kind {
+        crate::domain::TransactionKind::Inquiry => MessageType::Inquiry,
+        crate::domain::TransactionKind::Payment => MessageType::Payment,
+        crate::domain::TransactionKind::Purchase => MessageType::Purchase,
+    }
+}

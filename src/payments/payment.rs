@@ -1,0 +1,257 @@
+//! Payment of an inquired bill, and prepaid purchase: the money-moving use cases.
+//!
+//! The order of effects is what makes them safe (Stripe's "atomic phases"):
+//! 1. the Idempotency-Key is linked to the new transaction id,
+//! 2. the transaction is committed in `sending` with its trxId,
+//! 3. the message is sent (no database transaction open),
+//! 4. the answer is committed: `succeeded`, `failed`, or `pending` when the outcome is unknown.
+//!
+//! A crash between 2 and 4 leaves `sending`, which the reconciler treats as unknown.
+
+use chrono::Duration;
+use uuid::Uuid;
+
+use crate::domain::{
+    BillNumber, CustomerNumber, IdempotencyKey, ProductCode, Transaction, TransactionKind,
+    TransactionStatus,
+};
+use crate::h2h::client::Exchange;
+use crate::h2h::{format_retrieval, Draft, MessageType};
+
+use super::error::PaymentError;
+use super::outcome::{judge, Verdict};
+use super::{absorb_response, message_type_of, Caller, Payments};
+
+/// A validated payment request.
+#[derive(Debug, Clone)]
+pub struct PaymentRequest {
+    pub bill_number: BillNumber,
+    pub product: ProductCode,
+    pub inquiry_id: Uuid,
+    /// Guard: the inquired total must equal it.
+    pub amount: Option<i64>,
+}
+
+/// A validated purchase request.
+#[derive(Debug, Clone)]
+pub struct PurchaseRequest {
+    pub product: ProductCode,
+    pub customer_number: CustomerNumber,
+}
+
+impl Payments {
+    /// Pays an inquired bill with the inquiry's paymentCode.
+    #[tracing::instrument(skip_all, fields(inquiry_id = %request.inquiry_id))]
+    pub async fn pay(
+        &self,
+        caller: &Caller,
+        request: &PaymentRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Transaction, PaymentError> {
+        let inquiry = match self.store.get_transaction(request.inquiry_id).await? {
+            Some(inquiry) if caller.may_see(&inquiry) && inquiry.kind == TransactionKind::Inquiry => {
+                inquiry
+            }
+            _ => return Err(PaymentError::NotFound("inquiry")),
+        };
+        if inquiry.bill_number != request.bill_number.as_str() {
+            return Err(PaymentError::InquiryMismatch {
+                field: "billNumber",
+            });
+        }
+        if inquiry.product != request.product.as_str() {
+            return Err(PaymentError::InquiryMismatch { field: "product" });
+        }
+        let payment_code = match (&inquiry.status, &inquiry.payment_code) {
+            (TransactionStatus::Succeeded, Some(code)) => code.clone(),
+            _ => {
+                return Err(PaymentError::InquiryNotPayable {
+                    inquiry_id: inquiry.id,
+                })
+            }
+        };
+        let now = self.now();
+        if inquiry.expires_at.is_some_and(|expires| expires <= now) {
+            return Err(PaymentError::InquiryExpired {
+                inquiry_id: inquiry.id,
+            });
+        }
+        let expected = inquiry.total().unwrap_or(0);
+        if let Some(given) = request.amount {
+            if given != expected {
+                return Err(PaymentError::AmountMismatch { expected, given });
+            }
+        }
+
+        let trx_id = self.next_trx_id().await?;
+        let zone = self.upstream.credentials().zone;
+        let mut payment = Transaction::begin(
+            TransactionKind::Payment,
+            &caller.client,
+            &inquiry.product,
+            &inquiry.bill_number,
+            &trx_id.to_string(),
+            &format_retrieval(now, zone),
+            now,
+        );
+        payment.request_id = caller.request_id.clone();
+        payment.inquiry_id = Some(inquiry.id);
+        payment.payment_code = Some(payment_code.clone());
+        payment.amount = inquiry.amount;
+        payment.admin_fee = inquiry.admin_fee;
+        payment.info1 = inquiry.info1.clone();
+        self.begin(&payment, caller, key).await?;
+
+        let exchange = self
+            .send_and_record(
+                Draft {
+                    message_type: MessageType::Payment,
+                    product: payment.product.clone(),
+                    bill_number: payment.bill_number.clone(),
+                    trx_id: payment.trx_id.clone(),
+                    payment_code: Some(payment_code),
+                },
+                Some(payment.id),
+                caller.request_id.as_deref(),
+            )
+            .await?;
+        self.settle(payment, &exchange).await
+    }
+
+    /// Buys a prepaid product (no inquiry, no paymentCode until answered).
+    #[tracing::instrument(skip_all, fields(product = %request.product))]
+    pub async fn purchase(
+        &self,
+        caller: &Caller,
+        request: &PurchaseRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Transaction, PaymentError> {
+        let trx_id = self.next_trx_id().await?;
+        let now = self.now();
+        let zone = self.upstream.credentials().zone;
+        let mut purchase = Transaction::begin(
+            TransactionKind::Purchase,
+            &caller.client,
+            request.product.as_str(),
+            request.customer_number.as_str(),
+            &trx_id.to_string(),
+            &format_retrieval(now, zone),
+            now,
+        );
+        purchase.request_id = caller.request_id.clone();
+        self.begin(&purchase, caller, key).await?;
+
+        let exchange = self
+            .send_and_record(
+                Draft {
+                    message_type: MessageType::Purchase,
+                    product: purchase.product.clone(),
+                    bill_number: purchase.bill_number.clone(),
+                    trx_id: purchase.trx_id.clone(),
+                    payment_code: None,
+                },
+                Some(purchase.id),
+                caller.request_id.as_deref(),
+            )
+            .await?;
+        self.settle(purchase, &exchange).await
+    }
+
+    /// Steps 1 and 2: link the key, then commit the intent in `sending`.
+    async fn begin(
+        &self,
+        transaction: &Transaction,
+        caller: &Caller,
+        key: &IdempotencyKey,
+    ) -> Result<(), PaymentError> {
+        self.store
+            .attach_idempotency_transaction(&caller.client, key.as_str(), transaction.id)
+            .await?;
+        self.store.insert_transaction(transaction).await?;
+        Ok(())
+    }
+
+    /// Step 4: commit what the answer means.
+    async fn settle(
+        &self,
+        mut transaction: Transaction,
+        exchange: &Exchange,
+    ) -> Result<Transaction, PaymentError> {
+        let message_type = message_type_of(&transaction);
+        if let Some(response) = exchange.outcome.response() {
+            absorb_response(&mut transaction, response);
+        }
+        let now = self.now();
+        transaction.updated_at = now;
+        let verdict = judge(
+            message_type,
+            &exchange.outcome,
+            &self.settings.unknown_outcome_codes,
+        );
+        let mut failure = None;
+        match verdict {
+            Verdict::Succeeded => {
+                transaction.status = TransactionStatus::Succeeded;
+                transaction.completed_at = Some(now);
+                self.check_balance_drift(&transaction).await?;
+            }
+            Verdict::Declined(declined) => {
+                transaction.status = TransactionStatus::Failed;
+                transaction.completed_at = Some(now);
+                transaction.error_code = Some(declined.code().to_string());
+                failure = Some(declined);
+            }
+            Verdict::Unknown(reason) if message_type == MessageType::Payment => {
+                tracing::warn!(trx_id = %transaction.trx_id, %reason, "payment outcome unknown: advice will resolve it");
+                transaction.status = TransactionStatus::Pending;
+                transaction.next_advice_at =
+                    Some(now + Duration::from_std(self.advice_delay(0)).unwrap_or_default());
+            }
+            Verdict::Unknown(reason) => {
+                tracing::error!(trx_id = %transaction.trx_id, %reason, "purchase outcome unknown: a person must review it");
+                transaction.status = TransactionStatus::Review;
+                transaction.review_reason = Some(format!(
+                    "{reason}; a purchase has no paymentCode, so advice cannot ask about it"
+                ));
+            }
+        }
+        self.store
+            .update_transaction(&transaction, TransactionStatus::Sending)
+            .await?;
+        match failure {
+            None => Ok(transaction),
+            Some(failure) => Err(PaymentError::Upstream {
+                failure,
+                result: exchange
+                    .outcome
+                    .response()
+                    .map(|r| (r.result_code.clone(), r.result_desc.clone())),
+                transaction_id: Some(transaction.id),
+            }),
+        }
+    }
+
+    /// Compares a succeeded transaction's `balanceAfter` with the last known balance minus its
+    /// total, and records a warning on a mismatch (the deposit moved outside the gateway, or the
+    /// upstream charged something else). Concurrent payments can make this report a false drift;
+    /// it is a signal for a person, never a reason to change a transaction.
+    pub(super) async fn check_balance_drift(&self, transaction: &Transaction) -> Result<(), PaymentError> {
+        let (Some(after), Some(total)) = (transaction.balance_after, transaction.total()) else {
+            return Ok(());
+        };
+        let Some(before) = self.store.last_known_balance().await? else {
+            return Ok(());
+        };
+        if before - total != after {
+            let detail = format!(
+                "balance before {before} minus total {total} is {}, upstream reports {after}",
+                before - total
+            );
+            tracing::warn!(trx_id = %transaction.trx_id, %detail, "reconciliation warning: balance drift");
+            self.store
+                .record_warning(Some(transaction.id), "balance_drift", &detail, self.now())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! Builds and runs the application: listener, store, upstream clients per worker, routes, and
+//! the reconciler. `main` and the tests both go through [`Application::build`].
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Settings, UpstreamSettings};
+use crate::h2h::UpstreamClient;
+use crate::http;
+use crate::payments::reconciler::Reconciler;
+use crate::payments::Payments;
+use crate::store::{self, SharedStore};
+
+/// Options that are not configuration: how this process runs.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Run the reconciler in this process.
+    pub reconciler: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            reconciler: true,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A built, listening gateway.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: SharedStore,
+    stop_reconciler: tokio::sync::watch::Sender<bool>,
+}
+
+impl Application {
+    /// Connects the store (applying migrations), binds the listener and starts the reconciler.
+    /// The upstream must be configured (`--sandbox` fills it in before this).
+    pub async fn build(settings: Settings, options: RunOptions) -> anyhow::Result<Self> {
+        let store =
+            store::connect(&settings.database_url, settings.database_max_connections).await?;
+        let listener = TcpListener::bind(settings.listen)?;
+        Self::build_with(settings, options, store, listener)
+    }
+
+    /// As [`Self::build`], with a store and listener made by the caller.
+    pub fn build_with(
+        settings: Settings,
+        options: RunOptions,
+        store: SharedStore,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let upstream = settings.upstream.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no upstream configured: set GATEWAY_UPSTREAM_URL and the credentials, or run with --sandbox"
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let payments_settings = settings.payments.clone();
+        let make_payments = {
+            let store = store.clone();
+            let clock = options.clock.clone();
+            move || {
+                Payments::new(
+                    store.clone(),
+                    upstream_client(&upstream),
+                    clock.clone(),
+                    payments_settings.clone(),
+                )
+            }
+        };
+
+        let (stop_reconciler, stop_rx) = tokio::sync::watch::channel(false);
+        if options.reconciler {
+            let reconciler = Reconciler::new(make_payments());
+            actix_rt::spawn(reconciler.run(stop_rx));
+        }
+
+        let store_data = web::Data::new(store.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(http::request_id::assign))
+                .app_data(store_data.clone())
+                .app_data(web::Data::new(make_payments()))
+                .app_data(web::PayloadConfig::new(4 * http::body::MAX_BODY_BYTES))
+                .configure(http::routes)
+        })
+        .workers(options.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2)
+        }))
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            store,
+            stop_reconciler,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// A handle to stop the server gracefully (in-flight requests finish).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM: graceful, in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.stop_reconciler.send(true);
+        result
+    }
+}
+
+fn upstream_client(upstream: &UpstreamSettings) -> UpstreamClient {
+    UpstreamClient::new(
+        &upstream.url,
+        &upstream.origin,
+        upstream.credentials.clone(),
+        upstream.timeout,
+        upstream.max_connections,
+    )
+}

@@ -1,0 +1,1093 @@
+//! The storage port's contract, run against both adapters.
+//!
+//! Every test is a plain async fn taking a [`TestDb`]; `both_backends!` instantiates it once
+//! for SQLite (a fresh temp file) and once for Postgres (a fresh database; the server must be
+//! reachable, see `common/pg.rs`: these tests fail rather than skip).
+
+#[path = "common/pg.rs"]
+mod pg;
+
+use std::collections::HashSet;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use mpospay_gateway::domain::{Transaction, TransactionKind, TransactionStatus};
+use mpospay_gateway::store::postgres::PostgresStore;
+use mpospay_gateway::store::sqlite::SqliteStore;
+use mpospay_gateway::store::{
+    self, ExchangeRecord, KeyClaim, SharedStore, Store, StoreError, TransactionFilter,
+};
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One empty database for one test.
+struct TestDb {
+    backend: Backend,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                // A directory that does not exist yet: connect must create it.
+                let path = dir.path().join("data").join("gateway.db");
+                Self {
+                    backend,
+                    url: format!("sqlite://{}", path.display()),
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => Self {
+                backend,
+                url: pg::fresh_postgres_url().await,
+                _dir: None,
+            },
+        }
+    }
+
+    /// A new store instance (its own pool) on this database.
+    async fn open(&self) -> TestStore {
+        match self.backend {
+            Backend::Sqlite => {
+                let store = Arc::new(SqliteStore::connect(&self.url, 5).await.expect("sqlite"));
+                TestStore {
+                    shared: store.clone(),
+                    raw: Raw::Sqlite(store),
+                }
+            }
+            Backend::Postgres => {
+                let store = Arc::new(
+                    PostgresStore::connect(&self.url, 5)
+                        .await
+                        .expect("postgres"),
+                );
+                TestStore {
+                    shared: store.clone(),
+                    raw: Raw::Postgres(store),
+                }
+            }
+        }
+    }
+
+    async fn finish(self) {
+        if self.backend == Backend::Postgres {
+            pg::drop_postgres_database(&self.url).await;
+        }
+    }
+}
+
+enum Raw {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+/// A store as the application sees it, plus the adapters' test-only inherent methods.
+struct TestStore {
+    shared: SharedStore,
+    raw: Raw,
+}
+
+impl TestStore {
+    async fn set_trx_counter(&self, last: u32) {
+        match &self.raw {
+            Raw::Sqlite(store) => store.set_trx_counter(last).await,
+            Raw::Postgres(store) => store.set_trx_counter(last).await,
+        }
+        .expect("set_trx_counter")
+    }
+
+    fn shared(&self) -> SharedStore {
+        self.shared.clone()
+    }
+}
+
+impl Deref for TestStore {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.shared
+    }
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = super::TestDb::new(super::Backend::Sqlite).await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = super::TestDb::new(super::Backend::Postgres).await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    connect_applies_migrations_and_is_ready,
+    transactions_round_trip_every_field,
+    update_is_compare_and_set,
+    a_second_live_payment_of_one_inquiry_is_already_paid,
+    concurrent_trx_ids_are_distinct,
+    two_store_instances_never_share_a_trx_id,
+    trx_ids_wrap_to_one,
+    idempotency_keys_claim_once_and_replay,
+    claim_due_advice_takes_only_due_pending_rows,
+    concurrent_advice_claimers_get_disjoint_rows,
+    stale_sending_lists_old_sending_rows_oldest_first,
+    search_filters_and_pages_newest_first,
+    exchanges_are_listed_oldest_first,
+    last_known_balance_is_from_the_latest_succeeded_money_move,
+    warnings_are_recorded,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+/// A fixed instant with whole seconds (Postgres keeps microseconds, SQLite text keeps all).
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap()
+}
+
+fn ms(millis: i64) -> DateTime<Utc> {
+    t0() + Duration::milliseconds(millis)
+}
+
+fn inquiry(client: &str, at: DateTime<Utc>) -> Transaction {
+    let mut t = Transaction::begin(
+        TransactionKind::Inquiry,
+        client,
+        "2042",
+        "AF085713323054",
+        "00000001",
+        "ret-1",
+        at,
+    );
+    t.status = TransactionStatus::Succeeded;
+    t
+}
+
+fn payment(inquiry_id: Uuid, at: DateTime<Utc>) -> Transaction {
+    let mut t = Transaction::begin(
+        TransactionKind::Payment,
+        "shop",
+        "2042",
+        "AF085713323054",
+        "00000002",
+        "ret-2",
+        at,
+    );
+    t.inquiry_id = Some(inquiry_id);
+    t
+}
+
+fn with_status(mut t: Transaction, status: TransactionStatus) -> Transaction {
+    t.status = status;
+    t
+}
+
+/// A payment with every optional field set.
+fn full_transaction() -> Transaction {
+    Transaction {
+        id: Uuid::now_v7(),
+        kind: TransactionKind::Payment,
+        status: TransactionStatus::Pending,
+        client: "shop-ü".into(),
+        request_id: Some("req-1".into()),
+        product: "2042".into(),
+        bill_number: "AF085713323054".into(),
+        trx_id: "00000042".into(),
+        retrieval: "000000000042".into(),
+        amount: Some(304_000),
+        admin_fee: Some(2_500),
+        payment_code: Some("PAY-1".into()),
+        inquiry_id: Some(Uuid::now_v7()),
+        info1: Some("Nama : Eduard|Jml Tagihan : Rp. 304.000|".into()),
+        info2: Some("info 2 'quoted' \"double\"".into()),
+        info3: Some("ℹ️ three".into()),
+        sheets: Some(3),
+        balance_after: Some(9_000_000_000),
+        result_code: Some("68".into()),
+        result_description: Some("pending".into()),
+        error_code: Some("upstream_timeout".into()),
+        advice_attempts: 7,
+        next_advice_at: Some(ms(61_250)),
+        not_found_since: Some(ms(30_001)),
+        review_reason: Some("needs a look".into()),
+        expires_at: Some(ms(3_600_000)),
+        created_at: ms(0),
+        updated_at: ms(1_500),
+        completed_at: Some(ms(2_999)),
+    }
+}
+
+fn exchange(transaction_id: Option<Uuid>, at: DateTime<Utc>, message_type: &str) -> ExchangeRecord {
+    ExchangeRecord {
+        id: Uuid::now_v7(),
+        transaction_id,
+        message_type: message_type.into(),
+        trx_id: "00000007".into(),
+        request: r#"{"type":"payment","amount":"304000"}"#.into(),
+        response: Some(r#"{"resultCode":"00"}"#.into()),
+        http_status: Some(200),
+        outcome: "answered".into(),
+        result_code: Some("00".into()),
+        latency_ms: 1234,
+        request_id: Some("req-x".into()),
+        created_at: at,
+    }
+}
+
+fn ids(transactions: &[Transaction]) -> Vec<Uuid> {
+    transactions.iter().map(|t| t.id).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+async fn connect_applies_migrations_and_is_ready(db: &TestDb) {
+    let store = store::connect(&db.url, 3).await.expect("connect");
+    let expected = match db.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(store.backend(), expected);
+    store.check_ready().await.expect("ready");
+    // Connecting again (migrations already applied) is fine.
+    let again = db.open().await;
+    again.check_ready().await.expect("ready again");
+    assert!(store::connect("mysql://localhost/x", 1).await.is_err());
+}
+
+async fn transactions_round_trip_every_field(db: &TestDb) {
+    let store = db.open().await;
+    let full = full_transaction();
+    store.insert_transaction(&full).await.unwrap();
+    assert_eq!(store.get_transaction(full.id).await.unwrap(), Some(full));
+
+    // And with every optional field empty.
+    let bare = Transaction::begin(
+        TransactionKind::Inquiry,
+        "c",
+        "CBS",
+        "123",
+        "00000001",
+        "r",
+        ms(5),
+    );
+    store.insert_transaction(&bare).await.unwrap();
+    assert_eq!(store.get_transaction(bare.id).await.unwrap(), Some(bare));
+
+    assert_eq!(store.get_transaction(Uuid::now_v7()).await.unwrap(), None);
+}
+
+async fn update_is_compare_and_set(db: &TestDb) {
+    let store = db.open().await;
+    let mut t = payment(Uuid::now_v7(), ms(0));
+    store.insert_transaction(&t).await.unwrap();
+
+    t.status = TransactionStatus::Pending;
+    t.result_code = Some("68".into());
+    t.advice_attempts = 1;
+    t.next_advice_at = Some(ms(60_000));
+    t.updated_at = ms(1_000);
+    let wrong = store
+        .update_transaction(&t, TransactionStatus::Pending)
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, StoreError::Conflict), "{wrong:?}");
+    assert_eq!(
+        store.get_transaction(t.id).await.unwrap().unwrap().status,
+        TransactionStatus::Sending
+    );
+
+    store
+        .update_transaction(&t, TransactionStatus::Sending)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_transaction(t.id).await.unwrap().as_ref(),
+        Some(&t)
+    );
+
+    // Every mutable field is written.
+    let mut done = full_transaction();
+    done.id = t.id;
+    done.kind = t.kind;
+    done.client = t.client.clone();
+    done.product = t.product.clone();
+    done.bill_number = t.bill_number.clone();
+    done.inquiry_id = t.inquiry_id;
+    done.created_at = t.created_at;
+    done.status = TransactionStatus::Succeeded;
+    store
+        .update_transaction(&done, TransactionStatus::Pending)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_transaction(t.id).await.unwrap(),
+        Some(done.clone())
+    );
+
+    // Already moved on: a second writer expecting `pending` loses.
+    let again = store
+        .update_transaction(&done, TransactionStatus::Pending)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Conflict), "{again:?}");
+
+    // An unknown id is a conflict too.
+    let ghost = payment(Uuid::now_v7(), ms(0));
+    let missing = store
+        .update_transaction(&ghost, TransactionStatus::Sending)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::Conflict), "{missing:?}");
+}
+
+async fn a_second_live_payment_of_one_inquiry_is_already_paid(db: &TestDb) {
+    let store = db.open().await;
+    let inq = inquiry("shop", ms(0));
+    store.insert_transaction(&inq).await.unwrap();
+
+    let first = payment(inq.id, ms(10));
+    store.insert_transaction(&first).await.unwrap();
+
+    let second = payment(inq.id, ms(20));
+    match store.insert_transaction(&second).await {
+        Err(StoreError::AlreadyPaid(existing)) => assert_eq!(existing, first.id),
+        other => panic!("expected AlreadyPaid, got {other:?}"),
+    }
+    assert_eq!(store.get_transaction(second.id).await.unwrap(), None);
+
+    // Pending, succeeded and review payments all block.
+    for status in [
+        TransactionStatus::Pending,
+        TransactionStatus::Review,
+        TransactionStatus::Succeeded,
+    ] {
+        let mut moved = first.clone();
+        let expected = store
+            .get_transaction(first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
+        moved.status = status;
+        store.update_transaction(&moved, expected).await.unwrap();
+        let blocked = store
+            .insert_transaction(&payment(inq.id, ms(30)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(blocked, StoreError::AlreadyPaid(id) if id == first.id),
+            "{status:?}: {blocked:?}"
+        );
+    }
+
+    // Other kinds and other inquiries are not affected.
+    let mut purchase = payment(inq.id, ms(40));
+    purchase.kind = TransactionKind::Purchase;
+    store.insert_transaction(&purchase).await.unwrap();
+    store
+        .insert_transaction(&payment(Uuid::now_v7(), ms(40)))
+        .await
+        .unwrap();
+
+    // Once the first payment failed, the inquiry may be paid again.
+    let inq2 = inquiry("shop", ms(50));
+    store.insert_transaction(&inq2).await.unwrap();
+    let failed = with_status(payment(inq2.id, ms(60)), TransactionStatus::Failed);
+    store.insert_transaction(&failed).await.unwrap();
+    let retry = payment(inq2.id, ms(70));
+    store.insert_transaction(&retry).await.unwrap();
+    let third = store
+        .insert_transaction(&payment(inq2.id, ms(80)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(third, StoreError::AlreadyPaid(id) if id == retry.id),
+        "{third:?}"
+    );
+
+    // A failed payment cannot come back to life while another one holds the inquiry.
+    let mut revived = failed.clone();
+    revived.status = TransactionStatus::Pending;
+    let revive = store
+        .update_transaction(&revived, TransactionStatus::Failed)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(revive, StoreError::AlreadyPaid(id) if id == retry.id),
+        "{revive:?}"
+    );
+
+    // The index also holds under concurrency: of 10 racing payments exactly one wins.
+    let inq3 = inquiry("shop", ms(90));
+    store.insert_transaction(&inq3).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let shared = store.shared();
+        let p = payment(inq3.id, ms(100 + i));
+        tasks.push(tokio::spawn(async move {
+            (p.id, shared.insert_transaction(&p).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (id, Ok(())) => winners.push(id),
+            (_, Err(StoreError::AlreadyPaid(id))) => losers.push(id),
+            (_, Err(other)) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(losers.len(), 9);
+    assert!(losers.iter().all(|id| *id == winners[0]));
+}
+
+async fn concurrent_trx_ids_are_distinct(db: &TestDb) {
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let shared = store.shared();
+        tasks.push(tokio::spawn(async move { shared.allocate_trx_id().await }));
+    }
+    let mut seen = HashSet::new();
+    for task in tasks {
+        let id = task.await.unwrap().unwrap();
+        assert!(seen.insert(id.value()), "duplicate trxId {id}");
+    }
+    assert_eq!(seen.len(), 50);
+    // A fresh counter hands out 1..=50.
+    assert_eq!(seen, (1..=50).collect::<HashSet<u32>>());
+    assert_eq!(
+        store.allocate_trx_id().await.unwrap().to_string(),
+        "00000051"
+    );
+}
+
+async fn two_store_instances_never_share_a_trx_id(db: &TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let shared = if i % 2 == 0 { a.shared() } else { b.shared() };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(shared.allocate_trx_id().await.unwrap().value());
+            }
+            got
+        }));
+    }
+    let mut seen = HashSet::new();
+    for task in tasks {
+        for id in task.await.unwrap() {
+            assert!(seen.insert(id), "duplicate trxId {id}");
+        }
+    }
+    assert_eq!(seen.len(), 180);
+}
+
+async fn trx_ids_wrap_to_one(db: &TestDb) {
+    let store = db.open().await;
+    store.set_trx_counter(99_999_997).await;
+    let got: Vec<String> = [
+        store.allocate_trx_id().await.unwrap(),
+        store.allocate_trx_id().await.unwrap(),
+        store.allocate_trx_id().await.unwrap(),
+        store.allocate_trx_id().await.unwrap(),
+    ]
+    .iter()
+    .map(|id| id.to_string())
+    .collect();
+    assert_eq!(got, ["99999998", "99999999", "00000001", "00000002"]);
+}
+
+async fn idempotency_keys_claim_once_and_replay(db: &TestDb) {
+    let store = db.open().await;
+    let now = ms(0);
+
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let shared = store.shared();
+        tasks.push(tokio::spawn(async move {
+            shared
+                .claim_idempotency_key("shop", "order-42", "hash-1", now)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut claimed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            KeyClaim::Claimed => claimed += 1,
+            KeyClaim::Existing(record) => {
+                assert_eq!(record.client, "shop");
+                assert_eq!(record.key, "order-42");
+                assert_eq!(record.request_hash, "hash-1");
+                assert_eq!(record.transaction_id, None);
+                assert_eq!(record.response_status, None);
+                assert_eq!(record.response_body, None);
+                assert_eq!(record.created_at, now);
+            }
+        }
+    }
+    assert_eq!(claimed, 1, "exactly one caller claims the key");
+
+    // Keys are per client.
+    assert_eq!(
+        store
+            .claim_idempotency_key("other", "order-42", "hash-9", now)
+            .await
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+
+    let transaction_id = Uuid::now_v7();
+    store
+        .attach_idempotency_transaction("shop", "order-42", transaction_id)
+        .await
+        .unwrap();
+    match store
+        .claim_idempotency_key("shop", "order-42", "hash-2", ms(5))
+        .await
+        .unwrap()
+    {
+        KeyClaim::Existing(record) => {
+            assert_eq!(record.transaction_id, Some(transaction_id));
+            assert_eq!(record.request_hash, "hash-1");
+            assert_eq!(record.response_status, None);
+        }
+        KeyClaim::Claimed => panic!("key claimed twice"),
+    }
+
+    let body = r#"{"status":"succeeded","amount":304000}"#;
+    store
+        .complete_idempotency_key("shop", "order-42", 201, body)
+        .await
+        .unwrap();
+    match store
+        .claim_idempotency_key("shop", "order-42", "hash-1", ms(6))
+        .await
+        .unwrap()
+    {
+        KeyClaim::Existing(record) => {
+            assert_eq!(record.transaction_id, Some(transaction_id));
+            assert_eq!(record.response_status, Some(201));
+            assert_eq!(record.response_body.as_deref(), Some(body));
+            assert_eq!(record.created_at, now);
+        }
+        KeyClaim::Claimed => panic!("key claimed twice"),
+    }
+
+    // Attaching to a key that is not held is an error.
+    assert!(store
+        .attach_idempotency_transaction("shop", "nope", transaction_id)
+        .await
+        .is_err());
+
+    // Release forgets the key.
+    store
+        .release_idempotency_key("other", "order-42")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key("other", "order-42", "hash-3", ms(7))
+            .await
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+
+    // Prune deletes only keys created before the cutoff.
+    let day = Duration::days(1);
+    for (key, at) in [("old-1", now - day * 3), ("old-2", now - day * 2)] {
+        assert_eq!(
+            store
+                .claim_idempotency_key("shop", key, "h", at)
+                .await
+                .unwrap(),
+            KeyClaim::Claimed
+        );
+    }
+    assert_eq!(store.prune_idempotency_keys(now - day).await.unwrap(), 2);
+    assert_eq!(store.prune_idempotency_keys(now - day).await.unwrap(), 0);
+    for key in ["old-1", "old-2"] {
+        assert_eq!(
+            store
+                .claim_idempotency_key("shop", key, "h", now)
+                .await
+                .unwrap(),
+            KeyClaim::Claimed
+        );
+    }
+    assert!(matches!(
+        store
+            .claim_idempotency_key("shop", "order-42", "hash-1", now)
+            .await
+            .unwrap(),
+        KeyClaim::Existing(_)
+    ));
+    // A cutoff after everything prunes everything (3 under "shop" + "old-*" + 1 "other").
+    assert_eq!(store.prune_idempotency_keys(ms(10)).await.unwrap(), 4);
+}
+
+async fn claim_due_advice_takes_only_due_pending_rows(db: &TestDb) {
+    let store = db.open().await;
+    // Sub-second instants on purpose: SQLite compares them as text.
+    let now = ms(60_500);
+    let pending_at = |at: Option<DateTime<Utc>>| {
+        let mut t = with_status(payment(Uuid::now_v7(), ms(0)), TransactionStatus::Pending);
+        t.next_advice_at = at;
+        t
+    };
+    let due_whole_second = pending_at(Some(ms(60_000)));
+    let due_just_now = pending_at(Some(ms(60_499)));
+    let due_exactly = pending_at(Some(now));
+    let due_long_ago = pending_at(Some(ms(-86_400_000)));
+    let not_due_soon = pending_at(Some(ms(60_501)));
+    let not_due_later = pending_at(Some(ms(61_000)));
+    let never = pending_at(None);
+    let mut succeeded = pending_at(Some(ms(1_000)));
+    succeeded.status = TransactionStatus::Succeeded;
+    let mut review = pending_at(Some(ms(1_000)));
+    review.status = TransactionStatus::Review;
+    let mut sending = pending_at(Some(ms(1_000)));
+    sending.status = TransactionStatus::Sending;
+    for t in [
+        &due_whole_second,
+        &due_just_now,
+        &due_exactly,
+        &due_long_ago,
+        &not_due_soon,
+        &not_due_later,
+        &never,
+        &succeeded,
+        &review,
+        &sending,
+    ] {
+        store.insert_transaction(t).await.unwrap();
+    }
+
+    let lease = ms(120_000);
+    // The limit takes the most overdue first.
+    let first = store.claim_due_advice(now, lease, 2).await.unwrap();
+    let first_ids: HashSet<Uuid> = ids(&first).into_iter().collect();
+    assert_eq!(
+        first_ids,
+        HashSet::from([due_long_ago.id, due_whole_second.id])
+    );
+    let rest = store.claim_due_advice(now, lease, 10).await.unwrap();
+    let rest_ids: HashSet<Uuid> = ids(&rest).into_iter().collect();
+    assert_eq!(rest_ids, HashSet::from([due_just_now.id, due_exactly.id]));
+
+    // Claimed rows carry the lease, in the result and in the store; the rest is untouched.
+    for t in first.iter().chain(&rest) {
+        assert_eq!(t.next_advice_at, Some(lease));
+        assert_eq!(t.status, TransactionStatus::Pending);
+        let stored = store.get_transaction(t.id).await.unwrap().unwrap();
+        assert_eq!(&stored, t);
+    }
+    assert_eq!(
+        store.get_transaction(not_due_soon.id).await.unwrap(),
+        Some(not_due_soon.clone())
+    );
+
+    // Leased rows are not claimed again until the lease ends; rows that became due are.
+    let later = store
+        .claim_due_advice(ms(119_999), ms(180_000), 10)
+        .await
+        .unwrap();
+    let later_ids: HashSet<Uuid> = ids(&later).into_iter().collect();
+    assert_eq!(
+        later_ids,
+        HashSet::from([not_due_soon.id, not_due_later.id])
+    );
+    let after_lease = store
+        .claim_due_advice(lease, ms(180_000), 10)
+        .await
+        .unwrap();
+    let after_ids: HashSet<Uuid> = ids(&after_lease).into_iter().collect();
+    assert_eq!(
+        after_ids,
+        HashSet::from([
+            due_whole_second.id,
+            due_just_now.id,
+            due_exactly.id,
+            due_long_ago.id,
+        ])
+    );
+    assert!(store
+        .claim_due_advice(ms(179_999), ms(240_000), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due_advice(now, lease, 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn concurrent_advice_claimers_get_disjoint_rows(db: &TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let mut all = HashSet::new();
+    for i in 0..40 {
+        let mut t = with_status(payment(Uuid::now_v7(), ms(0)), TransactionStatus::Pending);
+        t.next_advice_at = Some(ms(i * 10));
+        a.insert_transaction(&t).await.unwrap();
+        all.insert(t.id);
+    }
+    let now = ms(1_000);
+    let lease = ms(100_000);
+    let mut tasks = Vec::new();
+    for claimer in 0..4 {
+        let shared = if claimer % 2 == 0 {
+            a.shared()
+        } else {
+            b.shared()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = shared.claim_due_advice(now, lease, 3).await.unwrap();
+                if batch.is_empty() {
+                    break got;
+                }
+                got.extend(batch.into_iter().map(|t| t.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for task in tasks {
+        for id in task.await.unwrap() {
+            assert!(seen.insert(id), "row {id} claimed twice");
+        }
+    }
+    assert_eq!(seen, all);
+}
+
+async fn stale_sending_lists_old_sending_rows_oldest_first(db: &TestDb) {
+    let store = db.open().await;
+    let sending_at = |updated: i64| {
+        let mut t = payment(Uuid::now_v7(), ms(0));
+        t.updated_at = ms(updated);
+        t
+    };
+    let newer_stale = sending_at(20_000);
+    let oldest_stale = sending_at(5_000);
+    let middle_stale = sending_at(10_500);
+    let fresh = sending_at(30_000);
+    let at_cutoff = sending_at(25_000);
+    let mut old_pending = sending_at(1_000);
+    old_pending.status = TransactionStatus::Pending;
+    for t in [
+        &newer_stale,
+        &oldest_stale,
+        &middle_stale,
+        &fresh,
+        &at_cutoff,
+        &old_pending,
+    ] {
+        store.insert_transaction(t).await.unwrap();
+    }
+    let cutoff = ms(25_000);
+    assert_eq!(
+        ids(&store.stale_sending(cutoff, 10).await.unwrap()),
+        [oldest_stale.id, middle_stale.id, newer_stale.id]
+    );
+    let limited = store.stale_sending(cutoff, 2).await.unwrap();
+    assert_eq!(limited, [oldest_stale.clone(), middle_stale.clone()]);
+    assert!(store.stale_sending(ms(5_000), 10).await.unwrap().is_empty());
+}
+
+async fn search_filters_and_pages_newest_first(db: &TestDb) {
+    let store = db.open().await;
+    let mut made = Vec::new();
+    for i in 0..12_i64 {
+        let client = if i % 3 == 0 { "alpha" } else { "beta" };
+        let mut t = if i % 2 == 0 {
+            inquiry(client, ms(i * 1_000))
+        } else {
+            let mut p = payment(Uuid::now_v7(), ms(i * 1_000));
+            p.client = client.into();
+            p
+        };
+        t.product = if i < 6 { "2042".into() } else { "CBS".into() };
+        t.bill_number = format!("BILL{}", i % 4);
+        if i % 4 == 1 {
+            t.status = TransactionStatus::Failed;
+        }
+        store.insert_transaction(&t).await.unwrap();
+        made.push(t);
+    }
+    let newest_first = |keep: &dyn Fn(&Transaction) -> bool| -> Vec<Uuid> {
+        let mut wanted: Vec<Uuid> = made.iter().filter(|t| keep(t)).map(|t| t.id).collect();
+        wanted.sort();
+        wanted.reverse();
+        wanted
+    };
+
+    let everything = store
+        .search_transactions(&TransactionFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&everything), newest_first(&|_| true));
+    // Full rows come back.
+    let by_id = everything.iter().find(|t| t.id == made[3].id).unwrap();
+    assert_eq!(by_id, &made[3]);
+
+    let cases: Vec<(TransactionFilter, Box<dyn Fn(&Transaction) -> bool>)> = vec![
+        (
+            TransactionFilter {
+                client: Some("alpha".into()),
+                ..Default::default()
+            },
+            Box::new(|t| t.client == "alpha"),
+        ),
+        (
+            TransactionFilter {
+                kind: Some("payment".into()),
+                ..Default::default()
+            },
+            Box::new(|t| t.kind == TransactionKind::Payment),
+        ),
+        (
+            TransactionFilter {
+                status: Some("failed".into()),
+                ..Default::default()
+            },
+            Box::new(|t| t.status == TransactionStatus::Failed),
+        ),
+        (
+            TransactionFilter {
+                product: Some("CBS".into()),
+                bill_number: Some("BILL2".into()),
+                ..Default::default()
+            },
+            Box::new(|t| t.product == "CBS" && t.bill_number == "BILL2"),
+        ),
+        (
+            TransactionFilter {
+                client: Some("beta".into()),
+                kind: Some("payment".into()),
+                status: Some("sending".into()),
+                product: Some("2042".into()),
+                bill_number: None,
+            },
+            Box::new(|t| {
+                t.client == "beta"
+                    && t.kind == TransactionKind::Payment
+                    && t.status == TransactionStatus::Sending
+                    && t.product == "2042"
+            }),
+        ),
+        (
+            TransactionFilter {
+                client: Some("nobody".into()),
+                ..Default::default()
+            },
+            Box::new(|_| false),
+        ),
+    ];
+    for (filter, keep) in &cases {
+        let found = store.search_transactions(filter, None, 100).await.unwrap();
+        let wanted = newest_first(keep.as_ref());
+        assert_eq!(ids(&found), wanted, "{filter:?}");
+    }
+
+    // Paging with the `before` cursor walks everything once, newest first.
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .search_transactions(&TransactionFilter::default(), before, 5)
+            .await
+            .unwrap();
+        assert!(page.len() <= 5);
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|t| t.id);
+        paged.extend(ids(&page));
+    }
+    assert_eq!(paged, newest_first(&|_| true));
+
+    // The cursor combines with filters.
+    let beta = newest_first(&|t| t.client == "beta");
+    let filter = TransactionFilter {
+        client: Some("beta".into()),
+        ..Default::default()
+    };
+    let after_second = store
+        .search_transactions(&filter, Some(beta[1]), 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(&after_second), beta[2..5].to_vec());
+    assert!(store
+        .search_transactions(&TransactionFilter::default(), None, 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn exchanges_are_listed_oldest_first(db: &TestDb) {
+    let store = db.open().await;
+    let t = payment(Uuid::now_v7(), ms(0));
+    store.insert_transaction(&t).await.unwrap();
+    let second = exchange(Some(t.id), ms(2_000), "payment");
+    let first = exchange(Some(t.id), ms(1_000), "inquiry");
+    let mut third = exchange(Some(t.id), ms(3_500), "advice");
+    third.response = None;
+    third.http_status = None;
+    third.outcome = "timeout".into();
+    third.result_code = None;
+    third.request_id = None;
+    let other = exchange(Some(Uuid::now_v7()), ms(0), "payment");
+    let unlinked = exchange(None, ms(0), "balanceInquiry");
+    for e in [&second, &third, &first, &other, &unlinked] {
+        store.record_exchange(e).await.unwrap();
+    }
+    assert_eq!(
+        store.list_exchanges(t.id).await.unwrap(),
+        [first, second, third]
+    );
+    assert_eq!(
+        store
+            .list_exchanges(other.transaction_id.unwrap())
+            .await
+            .unwrap(),
+        [other]
+    );
+    assert!(store
+        .list_exchanges(Uuid::now_v7())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn last_known_balance_is_from_the_latest_succeeded_money_move(db: &TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.last_known_balance().await.unwrap(), None);
+
+    let done = |kind: TransactionKind,
+                status: TransactionStatus,
+                balance: Option<i64>,
+                completed: Option<i64>| {
+        let mut t = payment(Uuid::now_v7(), ms(0));
+        t.kind = kind;
+        t.status = status;
+        t.balance_after = balance;
+        t.completed_at = completed.map(ms);
+        t
+    };
+    use TransactionKind::{Inquiry, Payment, Purchase};
+    use TransactionStatus::{Failed, Pending, Succeeded};
+    let rows = [
+        done(Payment, Succeeded, Some(1_000), Some(1_000)),
+        // The latest succeeded money move: inserted early, completed late.
+        done(Purchase, Succeeded, Some(2_000), Some(5_000)),
+        done(Payment, Succeeded, Some(1_500), Some(3_000)),
+        // Ignored: not succeeded, not money, or no balance.
+        done(Inquiry, Succeeded, Some(9_001), Some(9_000)),
+        done(Payment, Failed, Some(9_002), Some(9_000)),
+        done(Payment, Pending, Some(9_003), None),
+        done(Payment, Succeeded, None, Some(9_000)),
+    ];
+    for t in &rows {
+        store.insert_transaction(t).await.unwrap();
+    }
+    assert_eq!(store.last_known_balance().await.unwrap(), Some(2_000));
+
+    // Same completion instant: the newer id wins.
+    let tie = done(Payment, Succeeded, Some(2_500), Some(5_000));
+    store.insert_transaction(&tie).await.unwrap();
+    assert_eq!(store.last_known_balance().await.unwrap(), Some(2_500));
+}
+
+async fn warnings_are_recorded(db: &TestDb) {
+    let store = db.open().await;
+    store
+        .record_warning(
+            Some(Uuid::now_v7()),
+            "balance_drift",
+            "expected 1000, upstream says 900",
+            ms(0),
+        )
+        .await
+        .unwrap();
+    store
+        .record_warning(None, "balance_drift", "no transaction", ms(1))
+        .await
+        .unwrap();
+    store.check_ready().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite only: the connection settings that make it safe for money, and in-memory URLs.
+
+#[tokio::test]
+async fn sqlite_connections_are_durable_and_wait_for_locks() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = SqliteStore::connect(&db.url, 2).await.unwrap();
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(journal.to_ascii_lowercase(), "wal");
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(synchronous, 2, "synchronous = FULL");
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(busy, 5_000);
+    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(foreign_keys, 1);
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_urls_work() {
+    for url in ["sqlite::memory:", "sqlite://?mode=memory"] {
+        let store = store::connect(url, 4).await.expect(url);
+        store.check_ready().await.unwrap();
+        let t = full_transaction();
+        store.insert_transaction(&t).await.unwrap();
+        assert_eq!(store.allocate_trx_id().await.unwrap().value(), 1);
+        assert_eq!(store.get_transaction(t.id).await.unwrap(), Some(t));
+    }
+}
