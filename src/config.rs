@@ -191,6 +191,33 @@ const FILE_SETTINGS: [(&str, &str); 6] = [
     ("GATEWAY_UPSTREAM_URL_FILE", "upstream.url"),
 ];
 
+/// Settings whose values are text, never parsed as numbers.
+const TEXT_SETTINGS: [&str; 12] = [
+    "listen",
+    "database_url",
+    "log_format",
+    "upstream.url",
+    "upstream.client_id",
+    "upstream.client_secret",
+    "upstream.password",
+    "upstream.key",
+    "upstream.account",
+    "upstream.institution_code",
+    "upstream.origin",
+    "upstream.timezone",
+];
+
+/// `UPSTREAM_CLIENT_ID` → `upstream.client_id`, `PAYMENTS_…` → `payments.…`.
+fn setting_path(env_key: &str) -> String {
+    let key = env_key.to_ascii_lowercase();
+    for section in ["upstream", "payments"] {
+        if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
+            return format!("{section}.{rest}");
+        }
+    }
+    key
+}
+
 /// Loads the file (if any), the environment and secret files.
 pub fn load(config_path: Option<&Path>) -> Result<RawSettings, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
@@ -206,20 +233,17 @@ pub fn load(config_path: Option<&Path>) -> Result<RawSettings, ConfigError> {
         }
         None => {}
     }
-    figment = figment.merge(
-        Env::prefixed("GATEWAY_")
-            .filter(|key| !key.as_str().ends_with("_FILE") && !key.as_str().ends_with("_file"))
-            .map(|key| {
-                let key = key.as_str().to_ascii_lowercase();
-                match key.strip_prefix("upstream_") {
-                    Some(rest) => format!("upstream.{rest}").into(),
-                    None => match key.strip_prefix("payments_") {
-                        Some(rest) => format!("payments.{rest}").into(),
-                        None => key.into(),
-                    },
-                }
-            }),
-    );
+    // Env values are parsed (numbers, arrays) except for text settings, which stay exactly as
+    // written: an account like `0000000018` must keep its leading zeros.
+    let env = Env::prefixed("GATEWAY_")
+        .filter(|key| !key.as_str().to_ascii_lowercase().ends_with("_file"))
+        .map(|key| setting_path(key.as_str()).into());
+    for (key, value) in env.iter() {
+        if TEXT_SETTINGS.contains(&key.as_str()) {
+            figment = figment.merge(Serialized::default(key.as_str(), value));
+        }
+    }
+    figment = figment.merge(env.filter(|key| !TEXT_SETTINGS.contains(&setting_path(key.as_str()).as_str())));
     for (variable, setting) in FILE_SETTINGS {
         if let Ok(path) = std::env::var(variable) {
             let value = std::fs::read_to_string(&path).map_err(|error| ConfigError::SecretFile {
@@ -372,12 +396,16 @@ mod tests {
             )?;
             jail.create_file("secret.txt", "from-file\n")?;
             jail.set_env("GATEWAY_UPSTREAM_ACCOUNT", "0000000018");
+            jail.set_env("GATEWAY_UPSTREAM_CLIENT_ID", "12345");
+            jail.set_env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[1, 2]");
             jail.set_env("GATEWAY_UPSTREAM_TIMEOUT_MS", "2500");
             jail.set_env("GATEWAY_UPSTREAM_KEY_FILE", "secret.txt");
             let raw = load(Some(Path::new("gw.toml"))).expect("loads");
             assert_eq!(raw.listen, "127.0.0.1:9000");
             assert_eq!(raw.upstream.account.as_deref(), Some("0000000018"));
             assert_eq!(raw.upstream.timeout_ms, 2500);
+            assert_eq!(raw.upstream.client_id.as_deref(), Some("12345"));
+            assert_eq!(raw.payments.advice_schedule_secs, vec![1, 2]);
             use secrecy::ExposeSecret;
             assert_eq!(raw.upstream.key.as_ref().unwrap().expose_secret(), "from-file");
             Ok(())

@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mpospay_gateway::domain::{Transaction, TransactionKind, TransactionStatus};
+use mpospay_gateway::keys::{self, ApiKeyRecord, Role};
 use mpospay_gateway::store::postgres::PostgresStore;
 use mpospay_gateway::store::sqlite::SqliteStore;
 use mpospay_gateway::store::{
     self, ExchangeRecord, KeyClaim, SharedStore, Store, StoreError, TransactionFilter,
 };
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -111,6 +113,28 @@ impl TestStore {
     fn shared(&self) -> SharedStore {
         self.shared.clone()
     }
+
+    /// Every stored `api_keys` row, all columns joined into one text (to look for secrets).
+    async fn raw_api_key_rows(&self) -> Vec<String> {
+        match &self.raw {
+            Raw::Sqlite(store) => {
+                sqlx::query_scalar(
+                    "SELECT id || '|' || lookup || '|' || hash || '|' || client || '|' || role \
+                 || '|' || created_at || '|' || COALESCE(revoked_at, '') || '|' \
+                 || COALESCE(last_used_at, '') FROM api_keys",
+                )
+                .fetch_all(store.pool())
+                .await
+            }
+            Raw::Postgres(store) => sqlx::query_scalar(
+                "SELECT concat_ws('|', id::text, lookup, hash, client, role, created_at::text, \
+                 revoked_at::text, last_used_at::text) FROM api_keys",
+            )
+            .fetch_all(store.pool())
+            .await,
+        }
+        .expect("raw api_keys rows")
+    }
 }
 
 impl Deref for TestStore {
@@ -163,6 +187,11 @@ both_backends!(
     exchanges_are_listed_oldest_first,
     last_known_balance_is_from_the_latest_succeeded_money_move,
     warnings_are_recorded,
+    api_keys_round_trip_storing_only_the_hash,
+    a_duplicate_api_key_lookup_is_rejected,
+    api_keys_are_listed_newest_first,
+    revoking_an_api_key_keeps_the_first_instant,
+    touching_an_api_key_records_its_last_use,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +288,23 @@ fn exchange(transaction_id: Option<Uuid>, at: DateTime<Utc>, message_type: &str)
         latency_ms: 1234,
         request_id: Some("req-x".into()),
         created_at: at,
+    }
+}
+
+/// Which transactions a search case expects.
+type Keep = Box<dyn Fn(&Transaction) -> bool>;
+
+/// A key record with a fixed id, lookup and creation instant.
+fn api_key(id: Uuid, lookup: &str, role: Role, created_at: DateTime<Utc>) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id,
+        lookup: lookup.into(),
+        hash: hex::encode(Sha256::digest(format!("{lookup}_secret").as_bytes())),
+        client: "pos-web".into(),
+        role,
+        created_at,
+        revoked_at: None,
+        last_used_at: None,
     }
 }
 
@@ -865,7 +911,7 @@ async fn search_filters_and_pages_newest_first(db: &TestDb) {
     let by_id = everything.iter().find(|t| t.id == made[3].id).unwrap();
     assert_eq!(by_id, &made[3]);
 
-    let cases: Vec<(TransactionFilter, Box<dyn Fn(&Transaction) -> bool>)> = vec![
+    let cases: Vec<(TransactionFilter, Keep)> = vec![
         (
             TransactionFilter {
                 client: Some("alpha".into()),
@@ -1049,6 +1095,191 @@ async fn warnings_are_recorded(db: &TestDb) {
         .await
         .unwrap();
     store.check_ready().await.unwrap();
+}
+
+async fn api_keys_round_trip_storing_only_the_hash(db: &TestDb) {
+    let store = db.open().await;
+    let new = keys::generate("pos-web-ü", Role::Finance, ms(0));
+    store.insert_api_key(&new.record).await.unwrap();
+
+    let found = store
+        .find_api_key(&new.record.lookup)
+        .await
+        .unwrap()
+        .expect("stored key");
+    assert_eq!(found, new.record);
+    assert_eq!(
+        found.hash,
+        hex::encode(Sha256::digest(new.plain.as_bytes()))
+    );
+    assert!(keys::matches(&found, &new.plain));
+
+    // The plain key, and its secret part, are stored nowhere.
+    let secret = &new.plain[new.record.lookup.len() + 1..];
+    let rows = store.raw_api_key_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].contains(&new.record.lookup), "{rows:?}");
+    assert!(rows[0].contains(&new.record.hash), "{rows:?}");
+    assert!(!rows[0].contains(&new.plain), "{rows:?}");
+    assert!(!rows[0].contains(secret), "{rows:?}");
+
+    // Every field survives, the optional ones and each role too.
+    for (i, role) in [Role::Operator, Role::Finance, Role::Admin]
+        .into_iter()
+        .enumerate()
+    {
+        let offset = i64::try_from(i).unwrap();
+        let mut full = api_key(Uuid::now_v7(), &format!("mpg_full{i}"), role, ms(offset));
+        full.revoked_at = Some(ms(1_500 + offset));
+        full.last_used_at = Some(ms(1_250 + offset));
+        store.insert_api_key(&full).await.unwrap();
+        assert_eq!(store.find_api_key(&full.lookup).await.unwrap(), Some(full));
+    }
+
+    // An unknown lookup finds nothing.
+    assert_eq!(store.find_api_key("mpg_unknown0000").await.unwrap(), None);
+    assert_eq!(store.find_api_key("").await.unwrap(), None);
+}
+
+async fn a_duplicate_api_key_lookup_is_rejected(db: &TestDb) {
+    let store = db.open().await;
+    let first = api_key(Uuid::now_v7(), "mpg_AAAAAAAAAAAA", Role::Operator, ms(0));
+    store.insert_api_key(&first).await.unwrap();
+
+    let mut twin = api_key(Uuid::now_v7(), "mpg_AAAAAAAAAAAA", Role::Admin, ms(10));
+    twin.hash = "0".repeat(64);
+    assert!(store.insert_api_key(&twin).await.is_err());
+
+    // The same id again fails too.
+    let same_id = api_key(first.id, "mpg_BBBBBBBBBBBB", Role::Operator, ms(20));
+    assert!(store.insert_api_key(&same_id).await.is_err());
+
+    assert_eq!(
+        store.find_api_key(&first.lookup).await.unwrap().as_ref(),
+        Some(&first)
+    );
+    assert_eq!(store.list_api_keys().await.unwrap(), [first]);
+}
+
+async fn api_keys_are_listed_newest_first(db: &TestDb) {
+    let store = db.open().await;
+    assert!(store.list_api_keys().await.unwrap().is_empty());
+
+    // Ids are deliberately not in creation order; a tie on created_at falls back to id.
+    let low = Uuid::from_u128(1);
+    let high = Uuid::from_u128(2);
+    let oldest = api_key(Uuid::now_v7(), "mpg_oldest000000", Role::Admin, ms(0));
+    let middle_low = api_key(low, "mpg_middlelow000", Role::Operator, ms(1_500));
+    let middle_high = api_key(high, "mpg_middlehigh00", Role::Finance, ms(1_500));
+    let newest = api_key(
+        Uuid::from_u128(0),
+        "mpg_newest000000",
+        Role::Operator,
+        ms(61_000),
+    );
+    let whole_second = api_key(Uuid::now_v7(), "mpg_whole0000000", Role::Admin, ms(1_000));
+    for key in [&middle_low, &newest, &oldest, &whole_second, &middle_high] {
+        store.insert_api_key(key).await.unwrap();
+    }
+    store.revoke_api_key(oldest.id, ms(90_000)).await.unwrap();
+    let mut revoked_oldest = oldest.clone();
+    revoked_oldest.revoked_at = Some(ms(90_000));
+
+    assert_eq!(
+        store.list_api_keys().await.unwrap(),
+        [
+            newest,
+            middle_high,
+            middle_low,
+            whole_second,
+            revoked_oldest
+        ]
+    );
+}
+
+async fn revoking_an_api_key_keeps_the_first_instant(db: &TestDb) {
+    let store = db.open().await;
+    let key = api_key(Uuid::now_v7(), "mpg_revokeme0000", Role::Operator, ms(0));
+    let other = api_key(Uuid::now_v7(), "mpg_keepme000000", Role::Operator, ms(1));
+    store.insert_api_key(&key).await.unwrap();
+    store.insert_api_key(&other).await.unwrap();
+
+    assert!(store.revoke_api_key(key.id, ms(5_000)).await.unwrap());
+    let revoked = store.find_api_key(&key.lookup).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(ms(5_000)));
+    assert_eq!(
+        revoked,
+        ApiKeyRecord {
+            revoked_at: Some(ms(5_000)),
+            ..key.clone()
+        }
+    );
+
+    // Revoking again succeeds but keeps the first instant.
+    assert!(store.revoke_api_key(key.id, ms(9_000)).await.unwrap());
+    assert_eq!(
+        store
+            .find_api_key(&key.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(ms(5_000))
+    );
+
+    // Other keys are untouched; an unknown id is false.
+    assert_eq!(
+        store.find_api_key(&other.lookup).await.unwrap(),
+        Some(other)
+    );
+    assert!(!store
+        .revoke_api_key(Uuid::now_v7(), ms(9_000))
+        .await
+        .unwrap());
+}
+
+async fn touching_an_api_key_records_its_last_use(db: &TestDb) {
+    let store = db.open().await;
+    let key = api_key(Uuid::now_v7(), "mpg_touchme00000", Role::Finance, ms(0));
+    let other = api_key(Uuid::now_v7(), "mpg_untouched000", Role::Finance, ms(1));
+    store.insert_api_key(&key).await.unwrap();
+    store.insert_api_key(&other).await.unwrap();
+
+    store.touch_api_key(key.id, ms(2_250)).await.unwrap();
+    let touched = store.find_api_key(&key.lookup).await.unwrap().unwrap();
+    assert_eq!(
+        touched,
+        ApiKeyRecord {
+            last_used_at: Some(ms(2_250)),
+            ..key.clone()
+        }
+    );
+
+    store.touch_api_key(key.id, ms(7_000)).await.unwrap();
+    assert_eq!(
+        store
+            .find_api_key(&key.lookup)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(ms(7_000))
+    );
+
+    // A revoked key still records use; other keys and unknown ids are left alone.
+    store.revoke_api_key(key.id, ms(8_000)).await.unwrap();
+    store.touch_api_key(key.id, ms(8_500)).await.unwrap();
+    let after = store.find_api_key(&key.lookup).await.unwrap().unwrap();
+    assert_eq!(after.last_used_at, Some(ms(8_500)));
+    assert_eq!(after.revoked_at, Some(ms(8_000)));
+    store
+        .touch_api_key(Uuid::now_v7(), ms(9_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_api_key(&other.lookup).await.unwrap(),
+        Some(other)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

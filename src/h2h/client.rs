@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use awc::error::SendRequestError;
+use awc::error::{ConnectError, SendRequestError};
 use awc::http::header;
 use secrecy::ExposeSecret;
 
@@ -148,7 +148,11 @@ impl UpstreamClient {
             Ok(Err(SendRequestError::Timeout)) => {
                 (Outcome::Unknown(UnknownReason::Timeout), None, None)
             }
-            Ok(Err(SendRequestError::Connect(error))) => {
+            // awc also reports a connection closed after the request was written, before the
+            // answer's head, as `Connect(Disconnected)`: that one is not "not sent".
+            Ok(Err(SendRequestError::Connect(error)))
+                if !matches!(error, ConnectError::Disconnected | ConnectError::H2(_)) =>
+            {
                 (Outcome::NotSent(error.to_string()), None, None)
             }
             Ok(Err(error)) => (

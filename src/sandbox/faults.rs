@@ -57,6 +57,9 @@ pub(crate) enum TransportFault {
     LostUnresolvable,
     /// `97007`: applied, answered `995` (already paid); the advice answers the success.
     AnsweredAlreadyPaid,
+    /// `97008`: applied, the answer is cut: HTTP 200 and half the JSON body, then the
+    /// connection drops.
+    Truncated,
 }
 
 impl Magic {
@@ -78,6 +81,7 @@ impl Magic {
                 "005" => Magic::Transport(TransportFault::LostNotApplied),
                 "006" => Magic::Transport(TransportFault::LostUnresolvable),
                 "007" => Magic::Transport(TransportFault::AnsweredAlreadyPaid),
+                "008" => Magic::Transport(TransportFault::Truncated),
                 _ => Magic::TestBill,
             },
             _ => Magic::None,

@@ -22,8 +22,10 @@ pub(crate) enum Plan {
     Answer,
     /// HTTP 200, JSON, after this delay.
     After(Duration),
-    /// The connection drops without a valid answer.
+    /// The connection drops before any byte of an answer.
     Lost,
+    /// HTTP 200 and the first half of the JSON body, then the connection drops.
+    Truncated,
     /// HTTP 500 with a short HTML body.
     ServerError,
     /// HTTP 200 with a body that is not JSON.
@@ -38,6 +40,7 @@ impl Plan {
             Plan::Answer => Delivery::Answered,
             Plan::After(_) => Delivery::Delayed,
             Plan::Lost => Delivery::Lost,
+            Plan::Truncated => Delivery::Truncated,
             Plan::ServerError => Delivery::ServerError,
             Plan::NotJson => Delivery::NotJson,
             Plan::Hold => Delivery::Held,
@@ -173,24 +176,20 @@ fn billed(
 }
 
 /// Product checks for the first message of a flow: unknown, or sold the other way → `104`;
-/// inactive → `995`.
-fn sellable(
-    fields: &Fields,
-    message_type: MessageType,
-    kind: ProductKind,
-) -> Result<&'static Product, Answer> {
+/// inactive → `995`. `Err` holds the result code.
+fn sellable(fields: &Fields, kind: ProductKind) -> Result<&'static Product, &'static str> {
     match catalog::product(&fields.product) {
         Some(product) if product.kind == kind && product.active => Ok(product),
-        Some(product) if product.kind == kind => Err(rejection(fields, Some(message_type), "995")),
-        _ => Err(rejection(fields, Some(message_type), "104")),
+        Some(product) if product.kind == kind => Err("995"),
+        _ => Err("104"),
     }
 }
 
 fn inquiry(state: &mut State, fields: &Fields) -> Reply {
     let kind = MessageType::Inquiry;
-    let product = match sellable(fields, kind, ProductKind::Postpaid) {
+    let product = match sellable(fields, ProductKind::Postpaid) {
         Ok(product) => product,
-        Err(answer) => return Reply::now(answer),
+        Err(code) => return Reply::now(rejection(fields, Some(kind), code)),
     };
     let magic = Magic::of(&fields.bill_number);
     let bill = match magic {
@@ -276,9 +275,9 @@ fn payment(state: &mut State, config: &SandboxConfig, fields: &Fields) -> Reply 
 
 fn purchase(state: &mut State, config: &SandboxConfig, fields: &Fields) -> Reply {
     let kind = MessageType::Purchase;
-    let product = match sellable(fields, kind, ProductKind::Prepaid) {
+    let product = match sellable(fields, ProductKind::Prepaid) {
         Ok(product) => product,
-        Err(answer) => return Reply::now(answer),
+        Err(code) => return Reply::now(rejection(fields, Some(kind), code)),
     };
     let digits = fields.bill_number.bytes().all(|b| b.is_ascii_digit());
     let magic = Magic::of(&fields.bill_number);
@@ -409,6 +408,7 @@ fn transported(
         Some(TransportFault::Late) => Plan::After(config.late_delay),
         Some(TransportFault::ServerError) => Plan::ServerError,
         Some(TransportFault::NotJson) => Plan::NotJson,
+        Some(TransportFault::Truncated) => Plan::Truncated,
     };
     let answer = if fault == Some(TransportFault::AnsweredAlreadyPaid) && applied {
         // The payment-side 995 ("already paid, do a status check"), also on a purchase.
@@ -435,4 +435,350 @@ fn electricity_token(reference: &str, meter: &str) -> String {
         .take(10)
         .map(|b| format!("{:02}", b % 100))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::h2h::SigningFields;
+
+    const PASSWORD: &str = "aad16aabac2b3d4e17f04a95e2a2372f";
+    const KEY: &str = "f1ntechSBU@2018#";
+
+    fn vendor_date() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2018, 3, 22).unwrap()
+    }
+
+    struct Host {
+        state: State,
+        config: SandboxConfig,
+        fault: Option<ForcedFault>,
+    }
+
+    impl Host {
+        fn new() -> Self {
+            let config = SandboxConfig::default();
+            Self {
+                state: State::new(config.seed, config.initial_balance),
+                config,
+                fault: None,
+            }
+        }
+
+        /// Sends a message signed for the vendor's example date.
+        fn send(
+            &mut self,
+            message_type: &str,
+            product: &str,
+            bill_number: &str,
+            trx_id: &str,
+            payment_code: Option<&str>,
+        ) -> Reply {
+            let sign = SigningFields {
+                message_type,
+                account: "0000000018",
+                institution_code: "180309000002",
+                product,
+                bill_number,
+                trx_id,
+            }
+            .sign(PASSWORD, vendor_date(), KEY);
+            let mut map = Map::new();
+            for (key, value) in [
+                ("type", message_type),
+                ("accountType", "B2B"),
+                ("account", "0000000018"),
+                ("institutionCode", "180309000002"),
+                ("product", product),
+                ("billNumber", bill_number),
+                ("trxId", trx_id),
+                ("retrieval", "20180125003025879"),
+                ("sign", &sign),
+            ] {
+                map.insert(key.into(), value.into());
+            }
+            if let Some(code) = payment_code {
+                map.insert("paymentCode".into(), code.into());
+            }
+            process(
+                &mut self.state,
+                &self.config,
+                self.fault.as_ref(),
+                &map,
+                vendor_date(),
+            )
+        }
+
+        fn inquire(&mut self, product: &str, bill: &str, trx_id: &str) -> String {
+            let reply = self.send("inquiry", product, bill, trx_id, None);
+            assert_eq!(reply.answer.result_code, "000");
+            reply.answer.payment_code
+        }
+    }
+
+    fn parse(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_vendor_flow_answers_like_the_vendor_examples() {
+        let mut host = Host::new();
+        let inquiry = host.send("inquiry", "2042", "AF085713323054", "00000001", None);
+        let vendor = parse(
+            r#"{"type":"inquiry","service":"responseInquiry","accountType":"B2B","account":"0000000018","institutionCode":"180309000002","product":"2042","billNumber":"AF085713323054","resultCode":"000","resultDesc":"SUKSES","nominal":"304000","admin":"1550","trxId":"00000001","retrieval":"20180125003025879","paymentCode":"21b555433f8de4b86144642d29d56839","info1":"Kode Bayar  : AF085713323054|Kode Reff   : 900017|ID Transaksi: TKP154821699|Nama        : Eduard Budiharto|Desk.Order  : Pembelian dari Tokopedia|Jml Tagihan : Rp.     304.000|","info2":"TAGIHAN TOKOPEDIA|##1","info3":"","jmlLembar":"1","saldo":"","signature":"b3847e3a099979c1d96e3d186e0e05fa"}"#,
+        );
+        let mut ours = parse(&inquiry.answer.to_json());
+        let code = ours.insert("paymentCode".into(), vendor["paymentCode"].clone());
+        assert_eq!(ours, vendor);
+        let code = code.unwrap().as_str().unwrap().to_string();
+
+        let payment = host.send("payment", "2042", "AF085713323054", "00000002", Some(&code));
+        let paid = parse(&payment.answer.to_json());
+        assert_eq!(paid["resultCode"], "000");
+        assert_eq!(paid["service"], "responsePayment");
+        // The inquiry's trxId, as in the vendor's example.
+        assert_eq!(paid["trxId"], "00000001");
+        assert_eq!(paid["saldo"], (50_000_000 - 305_550).to_string());
+        assert_eq!(paid["signature"], "1a3a62586844e13ca9bb64d0056d7d7c");
+        assert_eq!(host.state.balance, 50_000_000 - 305_550);
+
+        let advice = host.send("advice", "2042", "AF085713323054", "00000002", Some(&code));
+        let advised = parse(&advice.answer.to_json());
+        assert_eq!(advised["type"], "advice");
+        assert_eq!(advised["signature"], "e88ab993f7a9ce1a9e2b78e15a485ccf");
+        for key in ["resultCode", "nominal", "admin", "info1", "saldo", "trxId"] {
+            assert_eq!(advised[key], paid[key], "{key}");
+        }
+        assert_eq!(
+            host.state.balance,
+            50_000_000 - 305_550,
+            "advice applies nothing"
+        );
+
+        let again = host.send("payment", "2042", "AF085713323054", "00000003", Some(&code));
+        assert_eq!(again.answer.result_code, "995");
+        let other_trx = host.send("advice", "2042", "AF085713323054", "00000003", Some(&code));
+        assert_eq!(other_trx.answer.result_code, "996");
+
+        let balance = host.send("balanceInquiry", "CBS", "0000000018", "00000006", None);
+        let balance = parse(&balance.answer.to_json());
+        assert_eq!(balance["resultCode"], "00");
+        assert_eq!(balance["resultDesc"], "success");
+        assert_eq!(balance["saldo"], "49694450");
+        assert_eq!(
+            balance["info1"],
+            "Customer Name : SANDBOX MITRA|Product Code : WADIAH|Balance : 49694450|"
+        );
+        assert!(balance.get("institutionCode").is_none());
+        assert_eq!(balance["signature"], "2855d3b6a6eda783ab5a91b115b59186");
+
+        let types: Vec<_> = host
+            .state
+            .received
+            .iter()
+            .map(|m| (m.message_type.as_str(), m.result_code.as_str()))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("inquiry", "000"),
+                ("payment", "000"),
+                ("advice", "000"),
+                ("payment", "995"),
+                ("advice", "996"),
+                ("balanceInquiry", "00")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_vendor_purchase_sells_phone_credit() {
+        let mut host = Host::new();
+        let reply = host.send("purchase", "3100", "08132259999", "00000004", None);
+        let answer = parse(&reply.answer.to_json());
+        assert_eq!(answer["resultCode"], "000");
+        assert_eq!(answer["service"], "responsePayment");
+        assert_eq!(
+            (answer["nominal"].as_str(), answer["admin"].as_str()),
+            (Some("10050"), Some("0"))
+        );
+        assert_eq!(answer["trxId"], "00000004");
+        assert_eq!(answer["signature"], "85afd2485c7f91177d006c51ff771f8c");
+        assert_eq!(answer["paymentCode"].as_str().unwrap().len(), 32);
+        assert!(answer["info1"]
+            .as_str()
+            .unwrap()
+            .starts_with("NO. HANDPHONE : 08132259999|NILAI VOUCHER : 10000|NO.REF        : "));
+        assert_eq!(host.state.balance, 50_000_000 - 10_050);
+        let code = answer["paymentCode"].as_str().unwrap();
+        let advice = host.send("advice", "3100", "08132259999", "00000004", Some(code));
+        assert_eq!(advice.answer.result_code, "000");
+        assert_eq!(host.state.balance, 50_000_000 - 10_050);
+    }
+
+    #[test]
+    fn products_and_bills_that_do_not_sell() {
+        let mut host = Host::new();
+        let code = |host: &mut Host, t: &str, p: &str, b: &str| {
+            host.send(t, p, b, "00000010", None).answer.result_code
+        };
+        assert_eq!(code(&mut host, "inquiry", "7777", "AF085713323054"), "104");
+        assert_eq!(code(&mut host, "inquiry", "3100", "08132259999"), "104");
+        assert_eq!(code(&mut host, "inquiry", "2099", "12345"), "995");
+        assert_eq!(code(&mut host, "inquiry", "2042", "AF000000000000"), "014");
+        assert_eq!(code(&mut host, "purchase", "2042", "08132259999"), "104");
+        assert_eq!(code(&mut host, "purchase", "3199", "08132259999"), "995");
+        assert_eq!(code(&mut host, "purchase", "3100", "0813"), "015");
+        assert_eq!(
+            code(&mut host, "balanceInquiry", "2042", "0000000018"),
+            "104"
+        );
+        assert_eq!(
+            code(&mut host, "balanceInquiry", "CBS", "0000000019"),
+            "997"
+        );
+        assert_eq!(host.state.balance, 50_000_000);
+        assert!(host.state.codes.is_empty());
+    }
+
+    #[test]
+    fn magic_numbers_answer_their_codes() {
+        let mut host = Host::new();
+        let first = host.send("inquiry", "1001", "99992000001", "00000001", None);
+        assert_eq!(first.answer.result_code, "992");
+        assert_eq!(
+            first.answer.result_desc,
+            "Account anda terblokir. Mohon hubungi adminstrator"
+        );
+        let purchase = host.send("purchase", "3100", "99102", "00000002", None);
+        assert_eq!(purchase.answer.result_code, "102");
+        let declined = host.send("purchase", "3100", "98051", "00000003", None);
+        assert_eq!(declined.answer.result_code, "051");
+        assert_eq!(host.state.balance, 50_000_000);
+
+        let code = host.inquire("1201", "98063000001", "00000004");
+        let payment = host.send("payment", "1201", "98063000001", "00000005", Some(&code));
+        assert_eq!(payment.answer.result_code, "063");
+        assert_eq!(payment.answer.result_desc, "Transaksi ditolak biller");
+        assert_eq!(host.state.balance, 50_000_000);
+        let advice = host.send("advice", "1201", "98063000001", "00000005", Some(&code));
+        assert_eq!(advice.answer.result_code, "063");
+    }
+
+    #[test]
+    fn transport_faults_apply_or_not_as_documented() {
+        let mut host = Host::new();
+        let cost = 152_500;
+        let mut expected = 50_000_000;
+        for (suffix, plan, applied, advice_code) in [
+            ("001", Plan::Lost, true, "000"),
+            ("002", Plan::After(host.config.late_delay), true, "000"),
+            ("003", Plan::ServerError, true, "000"),
+            ("004", Plan::NotJson, true, "000"),
+            ("005", Plan::Lost, false, "996"),
+            ("006", Plan::Lost, true, "102"),
+            ("007", Plan::Answer, true, "000"),
+        ] {
+            let bill = format!("97{suffix}42");
+            let code = host.inquire("1301", &bill, "00000001");
+            let payment = host.send("payment", "1301", &bill, "00000002", Some(&code));
+            assert_eq!(payment.plan, plan, "{bill}");
+            if applied {
+                expected -= cost;
+            }
+            assert_eq!(host.state.balance, expected, "{bill}");
+            if suffix == "007" {
+                assert_eq!(payment.answer.result_code, "995");
+            }
+            let advice = host.send("advice", "1301", &bill, "00000002", Some(&code));
+            assert_eq!(advice.answer.result_code, advice_code, "{bill}");
+            assert_eq!(advice.plan, Plan::Answer);
+            assert_eq!(
+                host.state.balance, expected,
+                "{bill}: advice applies nothing"
+            );
+        }
+        let logged = host
+            .state
+            .received
+            .iter()
+            .find(|m| m.bill_number == "9700542" && m.message_type == "payment")
+            .unwrap();
+        assert_eq!(
+            (logged.result_code.as_str(), logged.delivery),
+            ("", Delivery::Lost)
+        );
+    }
+
+    #[test]
+    fn an_empty_deposit_declines_with_051() {
+        let mut host = Host::new();
+        host.state.balance = 300_000;
+        let code = host.inquire("2042", "AF085713323054", "00000001");
+        let payment = host.send("payment", "2042", "AF085713323054", "00000002", Some(&code));
+        assert_eq!(payment.answer.result_code, "051");
+        assert_eq!(payment.answer.result_desc, "Saldo deposit tidak mencukupi");
+        assert_eq!(host.state.balance, 300_000);
+        // Not applied: the same paymentCode pays once the deposit is topped up.
+        host.state.balance = 1_000_000;
+        let payment = host.send("payment", "2042", "AF085713323054", "00000003", Some(&code));
+        assert_eq!(payment.answer.result_code, "000");
+    }
+
+    #[test]
+    fn a_payment_must_name_the_inquired_bill() {
+        let mut host = Host::new();
+        let code = host.inquire("2042", "AF085713323054", "00000001");
+        let wrong_bill = host.send("payment", "2042", "AF085713323055", "00000002", Some(&code));
+        assert_eq!(wrong_bill.answer.result_code, "996");
+        assert_eq!(
+            wrong_bill.answer.result_desc,
+            "paymentCode tidak ditemukan (reqPayment)"
+        );
+        let unknown = host.send(
+            "payment",
+            "2042",
+            "AF085713323054",
+            "00000003",
+            Some(&"0".repeat(32)),
+        );
+        assert_eq!(unknown.answer.result_code, "996");
+        assert_eq!(host.state.balance, 50_000_000);
+    }
+
+    #[test]
+    fn forced_faults_shape_every_answer() {
+        let mut host = Host::new();
+        host.fault = Some(ForcedFault::Maintenance("998".into()));
+        let reply = host.send("inquiry", "2042", "AF085713323054", "00000001", None);
+        assert_eq!(reply.answer.result_code, "998");
+        assert_eq!(
+            reply.answer.result_desc,
+            "Mohon maaf, service B2B sedang maintenance"
+        );
+
+        host.fault = Some(ForcedFault::Garbage(MessageType::Payment));
+        let code = host.inquire("2042", "AF085713323054", "00000002");
+        let reply = host.send("payment", "2042", "AF085713323054", "00000003", Some(&code));
+        assert_eq!(reply.plan, Plan::NotJson);
+        assert_eq!(
+            host.state.balance,
+            50_000_000 - 305_550,
+            "garbage answers still apply"
+        );
+
+        host.fault = Some(ForcedFault::Delay(Duration::from_millis(300)));
+        let reply = host.send("balanceInquiry", "CBS", "0000000018", "00000004", None);
+        assert_eq!(reply.plan, Plan::After(Duration::from_millis(300)));
+
+        host.fault = Some(ForcedFault::Blackhole);
+        let reply = host.send("inquiry", "2042", "AF085713323054", "00000005", None);
+        assert_eq!(reply.plan, Plan::Hold);
+        assert_eq!(host.state.codes.len(), 1, "held messages are not processed");
+        let last = host.state.received.last().unwrap();
+        assert_eq!(
+            (last.result_code.as_str(), last.delivery),
+            ("", Delivery::Held)
+        );
+    }
 }

@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::http::header::ContentType;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::host::Plan;
@@ -75,6 +76,7 @@ async fn h2h(req: HttpRequest, body: web::Payload, sandbox: web::Data<Sandbox>) 
             }
         }
         Plan::Lost => lost(),
+        Plan::Truncated => truncated(reply.answer.to_json()),
         Plan::ServerError => HttpResponse::InternalServerError()
             .content_type(ContentType::html())
             .body("<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>"),
@@ -110,8 +112,29 @@ fn lost() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .streaming(futures_util::stream::once(async {
-            Err::<Bytes, _>(std::io::Error::other("sandbox: answer lost"))
+            Err::<Bytes, _>(std::io::Error::other(
+                "sandbox: answer dropped on purpose (injected fault)",
+            ))
         }))
+}
+
+/// An answer cut in the middle: the head and half the JSON go out, then the body fails (after
+/// a pause, so actix flushes what it has) and actix drops the connection.
+fn truncated(body: String) -> HttpResponse {
+    let body = Bytes::from(body);
+    let half = body.slice(..body.len() / 2);
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err(std::io::Error::other(
+            "sandbox: answer cut on purpose (injected fault)",
+        ))
+    };
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .streaming(
+            futures_util::stream::once(async move { Ok::<_, std::io::Error>(half) })
+                .chain(futures_util::stream::once(cut)),
+        )
 }
 
 /// Waits until the sandbox stops, or until `delay` passes (`None`: forever). True if stopped.

@@ -33,8 +33,10 @@ pub enum Delivery {
     Answered,
     /// HTTP 200 with the JSON answer, after a delay (`97002…`, `ForcedFault::Delay`).
     Delayed,
-    /// No valid answer: the connection was dropped (`97001`, `97005`, `97006`).
+    /// No answer at all: the connection was dropped before any byte (`97001`, `97005`, `97006`).
     Lost,
+    /// HTTP 200 and half the JSON body, then the connection dropped (`97008…`).
+    Truncated,
     /// HTTP 500 (`97003…`).
     ServerError,
     /// HTTP 200 with a body that is not JSON (`97004…`, `ForcedFault::Garbage`).

@@ -196,29 +196,19 @@ pub trait Store: Send + Sync + 'static {
     async fn last_known_balance(&self) -> Result<Option<i64>, StoreError>;
 
     /// Stores a new API key (its hash only).
-    async fn insert_api_key(&self, _key: &ApiKeyRecord) -> Result<(), StoreError> {
-        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
-    }
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
 
     /// The key with this lookup part (revoked ones too).
-    async fn find_api_key(&self, _lookup: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
-    }
+    async fn find_api_key(&self, lookup: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
 
     /// Every key, newest first.
-    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
-    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
     /// Marks a key revoked; false if there is no such key.
-    async fn revoke_api_key(&self, _id: Uuid, _now: DateTime<Utc>) -> Result<bool, StoreError> {
-        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
-    }
+    async fn revoke_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Records that a key was used.
-    async fn touch_api_key(&self, _id: Uuid, _now: DateTime<Utc>) -> Result<(), StoreError> {
-        Err(StoreError::Unexpected(anyhow::anyhow!("API keys not supported by this store yet")))
-    }
+    async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Records a reconciliation warning (balance drift and the like).
     async fn record_warning(

@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::{ExchangeRecord, IdempotencyRecord, KeyClaim, Store, StoreError, TransactionFilter};
 use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
+use crate::keys::{ApiKeyRecord, Role};
 
 /// The embedded SQLite migrations.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -258,6 +259,28 @@ fn idempotency_from_row(row: &SqliteRow) -> Result<IdempotencyRecord, StoreError
         response_status: row.try_get("response_status")?,
         response_body: row.try_get("response_body")?,
         created_at: row.try_get("created_at")?,
+    })
+}
+
+/// The columns of `api_keys`, in the order [`api_key_from_row`] reads them.
+macro_rules! api_key_columns {
+    () => {
+        "id, lookup, hash, client, role, created_at, revoked_at, last_used_at"
+    };
+}
+
+fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let role: String = row.try_get("role")?;
+    Ok(ApiKeyRecord {
+        id: parse_uuid(&id)?,
+        lookup: row.try_get("lookup")?,
+        hash: row.try_get("hash")?,
+        client: row.try_get("client")?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
     })
 }
 
@@ -641,6 +664,67 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(balance)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, lookup, hash, client, role, created_at, revoked_at, \
+             last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(text_uuid(key.id))
+        .bind(&key.lookup)
+        .bind(&key.hash)
+        .bind(&key.client)
+        .bind(key.role.as_str())
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .bind(key.last_used_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, lookup: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE lookup = ?1"
+        ))
+        .bind(lookup)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys ORDER BY created_at DESC, id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        // A second revocation keeps the first instant.
+        let result =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")
+                .bind(text_uuid(id))
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")
+            .bind(text_uuid(id))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn record_warning(

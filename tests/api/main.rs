@@ -1,0 +1,12 @@
+//! Black-box tests of the REST gateway: every test runs against SQLite and Postgres, with the
+//! built-in simulator as the upstream, and counts what the simulator actually received.
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod flow;
+mod idempotency;
+mod recovery;
+mod trx_ids;
+mod validation;
