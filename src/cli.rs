@@ -18,7 +18,11 @@ use crate::store::{self, SharedStore};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
-#[command(name = "mpospay-gateway", version, about = "A safe REST gateway for the MPospay B2B H2H API")]
+#[command(
+    name = "mpospay-gateway",
+    version,
+    about = "A safe REST gateway for the MPospay B2B H2H API"
+)]
 pub struct Cli {
     /// Configuration file (default: config/gateway.toml if present).
     #[arg(long, global = true)]
@@ -101,7 +105,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             store::connect(&settings.database_url, 1).await?;
-            eprintln!("migrations applied to {}", redact_url(&settings.database_url));
+            eprintln!(
+                "migrations applied to {}",
+                redact_url(&settings.database_url)
+            );
             Ok(())
         }
         Command::Keys { action } => keys_command(&settings, action).await,
@@ -112,7 +119,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             trx_id,
             date,
             explain,
-        } => sign(&settings, &message_type, &product, &bill_number, &trx_id, date, explain),
+        } => sign(
+            &settings,
+            &message_type,
+            &product,
+            &bill_number,
+            &trx_id,
+            date,
+            explain,
+        ),
     }
 }
 
@@ -133,7 +148,10 @@ async fn serve(mut settings: Settings, with_sandbox: bool) -> anyhow::Result<()>
             timeout: Duration::from_secs(5),
             max_connections: 64,
         });
-        eprintln!("sandbox upstream simulator listening on {}", handle.base_url());
+        eprintln!(
+            "sandbox upstream simulator listening on {}",
+            handle.base_url()
+        );
         print_demo_keys(&store).await?;
         Some(handle)
     } else {
@@ -192,7 +210,10 @@ async fn keys_command(settings: &Settings, action: KeysAction) -> anyhow::Result
             println!("{}", new.plain);
         }
         KeysAction::List => {
-            println!("{:<38} {:<18} {:<9} {:<20} {:<25} revoked", "id", "key", "role", "client", "last used");
+            println!(
+                "{:<38} {:<18} {:<9} {:<20} {:<25} revoked",
+                "id", "key", "role", "client", "last used"
+            );
             for key in store.list_api_keys().await? {
                 println!(
                     "{:<38} {:<18} {:<9} {:<20} {:<25} {}",
@@ -200,8 +221,12 @@ async fn keys_command(settings: &Settings, action: KeysAction) -> anyhow::Result
                     key.lookup,
                     key.role.as_str(),
                     key.client,
-                    key.last_used_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
-                    key.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
+                    key.last_used_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".into()),
+                    key.revoked_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".into()),
                 );
             }
         }
@@ -209,7 +234,11 @@ async fn keys_command(settings: &Settings, action: KeysAction) -> anyhow::Result
             let keys = store.list_api_keys().await?;
             let found = keys
                 .iter()
-                .find(|k| k.id.to_string() == key || k.lookup == key || key.starts_with(&format!("{}_", k.lookup)))
+                .find(|k| {
+                    k.id.to_string() == key
+                        || k.lookup == key
+                        || key.starts_with(&format!("{}_", k.lookup))
+                })
                 .ok_or_else(|| anyhow::anyhow!("no key {key}"))?;
             store.revoke_api_key(found.id, Utc::now()).await?;
             eprintln!("revoked {} ({})", found.lookup, found.client);
@@ -259,7 +288,14 @@ fn sign(
             ("billNumber", bill_number.to_string()),
             ("trxId", trx_id.to_string()),
             ("password", masked(credentials.password.expose_secret())),
-            ("date", format!("{} (time zone {})", date.format("%Y-%m-%d"), credentials.zone)),
+            (
+                "date",
+                format!(
+                    "{} (time zone {})",
+                    date.format("%Y-%m-%d"),
+                    credentials.zone
+                ),
+            ),
             ("key", masked(credentials.key.expose_secret())),
         ] {
             eprintln!("  {name:<16} {value}");

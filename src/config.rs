@@ -183,7 +183,10 @@ fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
 
 /// Settings that may be given as `GATEWAY_…_FILE`, a path to a file holding the value.
 const FILE_SETTINGS: [(&str, &str); 6] = [
-    ("GATEWAY_UPSTREAM_CLIENT_SECRET_FILE", "upstream.client_secret"),
+    (
+        "GATEWAY_UPSTREAM_CLIENT_SECRET_FILE",
+        "upstream.client_secret",
+    ),
     ("GATEWAY_UPSTREAM_PASSWORD_FILE", "upstream.password"),
     ("GATEWAY_UPSTREAM_KEY_FILE", "upstream.key"),
     ("GATEWAY_UPSTREAM_CLIENT_ID_FILE", "upstream.client_id"),
@@ -224,7 +227,10 @@ pub fn load(config_path: Option<&Path>) -> Result<RawSettings, ConfigError> {
     match config_path {
         Some(path) => {
             if !path.exists() {
-                return Err(invalid("--config", format!("{} does not exist", path.display())));
+                return Err(invalid(
+                    "--config",
+                    format!("{} does not exist", path.display()),
+                ));
             }
             figment = figment.merge(Toml::file(path));
         }
@@ -243,27 +249,33 @@ pub fn load(config_path: Option<&Path>) -> Result<RawSettings, ConfigError> {
             figment = figment.merge(Serialized::default(key.as_str(), value));
         }
     }
-    figment = figment.merge(env.filter(|key| !TEXT_SETTINGS.contains(&setting_path(key.as_str()).as_str())));
+    figment = figment
+        .merge(env.filter(|key| !TEXT_SETTINGS.contains(&setting_path(key.as_str()).as_str())));
     for (variable, setting) in FILE_SETTINGS {
         if let Ok(path) = std::env::var(variable) {
-            let value = std::fs::read_to_string(&path).map_err(|error| ConfigError::SecretFile {
-                path: path.clone(),
-                error,
-            })?;
+            let value =
+                std::fs::read_to_string(&path).map_err(|error| ConfigError::SecretFile {
+                    path: path.clone(),
+                    error,
+                })?;
             let value = value.trim_end_matches(['\n', '\r']).to_string();
             figment = figment.merge(Serialized::default(setting, value));
         }
     }
-    figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))
+    figment
+        .extract()
+        .map_err(|e| ConfigError::Load(Box::new(e)))
 }
 
 impl RawSettings {
     /// Checks every setting; the upstream is optional here (`--sandbox` supplies one).
     pub fn validate(self) -> Result<Settings, ConfigError> {
-        let listen = self
-            .listen
-            .parse()
-            .map_err(|_| invalid("listen", format!("{:?} is not an address:port", self.listen)))?;
+        let listen = self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("{:?} is not an address:port", self.listen),
+            )
+        })?;
         let zone: Tz = self.upstream.timezone.parse().map_err(|_| {
             invalid(
                 "upstream.timezone",
@@ -271,7 +283,10 @@ impl RawSettings {
             )
         })?;
         if self.payments.advice_schedule_secs.is_empty() {
-            return Err(invalid("payments.advice_schedule_secs", "must not be empty"));
+            return Err(invalid(
+                "payments.advice_schedule_secs",
+                "must not be empty",
+            ));
         }
         let upstream = self.upstream_settings(zone)?;
         Ok(Settings {
@@ -294,12 +309,13 @@ impl RawSettings {
             return Ok(None);
         };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(invalid("upstream.url", "must start with http:// or https://"));
+            return Err(invalid(
+                "upstream.url",
+                "must start with http:// or https://",
+            ));
         }
         fn required<T: Clone>(value: &Option<T>, setting: &'static str) -> Result<T, ConfigError> {
-            value
-                .clone()
-                .ok_or_else(|| invalid(setting, "is missing"))
+            value.clone().ok_or_else(|| invalid(setting, "is missing"))
         }
         let account = required(&raw.account, "upstream.account")?;
         let account = Account::parse("upstream.account", &account)
@@ -367,10 +383,18 @@ mod tests {
     fn a_missing_secret_and_a_bad_zone_are_named() {
         let mut raw = configured();
         raw.upstream.key = None;
-        assert!(raw.validate().unwrap_err().to_string().contains("upstream.key is missing"));
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("upstream.key is missing"));
         let mut raw = configured();
         raw.upstream.timezone = "Asia/Nowhere".into();
-        assert!(raw.validate().unwrap_err().to_string().contains("upstream.timezone"));
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("upstream.timezone"));
     }
 
     #[test]
@@ -383,6 +407,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
     fn environment_and_secret_files_override_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -407,7 +432,10 @@ mod tests {
             assert_eq!(raw.upstream.client_id.as_deref(), Some("12345"));
             assert_eq!(raw.payments.advice_schedule_secs, vec![1, 2]);
             use secrecy::ExposeSecret;
-            assert_eq!(raw.upstream.key.as_ref().unwrap().expose_secret(), "from-file");
+            assert_eq!(
+                raw.upstream.key.as_ref().unwrap().expose_secret(),
+                "from-file"
+            );
             Ok(())
         });
     }

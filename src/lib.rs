@@ -3,15 +3,15 @@
 //! Data flow: request → validated [`domain`] value → [`store`] → signed [`h2h`] message →
 //! stored result → response ([`http`]). [`sandbox`] is a faithful upstream simulator.
 
-pub mod domain;
-pub mod h2h;
-pub mod sandbox;
-pub mod store;
+pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod payments;
-pub mod telemetry;
-pub mod keys;
+pub mod domain;
+pub mod h2h;
 pub mod http;
+pub mod keys;
+pub mod payments;
+pub mod sandbox;
 pub mod startup;
-pub mod cli;
+pub mod store;
+pub mod telemetry;

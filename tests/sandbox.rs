@@ -68,7 +68,7 @@ async fn send(client: &UpstreamClient, draft: Draft) -> Outcome {
 
 fn answered(outcome: Outcome) -> Response {
     match outcome {
-        Outcome::Answered(response) => response,
+        Outcome::Answered(response) => *response,
         other => panic!("expected an answer, got {other:?}"),
     }
 }

@@ -18,7 +18,7 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The upstream answered HTTP 200 with a well-formed response carrying a result code.
-    Answered(Response),
+    Answered(Box<Response>),
     /// No connection could be made: the message certainly never left.
     NotSent(String),
     /// The message may or may not have been processed upstream.
@@ -186,7 +186,9 @@ fn classify(status: u16, body: &[u8]) -> Outcome {
         return Outcome::Unknown(UnknownReason::HttpStatus(status));
     }
     match serde_json::from_slice::<Response>(body) {
-        Ok(response) if !response.result_code.trim().is_empty() => Outcome::Answered(response),
+        Ok(response) if !response.result_code.trim().is_empty() => {
+            Outcome::Answered(Box::new(response))
+        }
         Ok(_) => Outcome::Unknown(UnknownReason::InvalidBody("no resultCode".into())),
         Err(error) => Outcome::Unknown(UnknownReason::InvalidBody(error.to_string())),
     }

@@ -61,7 +61,10 @@ impl FromRequest for Principal {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(|key| key.trim().to_string());
-        let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone());
         Box::pin(async move {
             let store = store.ok_or(ApiError::Unauthorized)?;
             let presented = presented.ok_or(ApiError::Unauthorized)?;

@@ -190,7 +190,10 @@ impl ResponseError for ApiError {
                 result,
                 ..
             }) => {
-                tracing::error!(?result, "upstream rejected our request: check the gateway's upstream configuration");
+                tracing::error!(
+                    ?result,
+                    "upstream rejected our request: check the gateway's upstream configuration"
+                );
             }
             _ => {}
         }

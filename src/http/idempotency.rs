@@ -103,7 +103,10 @@ where
             ));
         }
         let transaction = match record.transaction_id {
-            Some(id) => store.get_transaction(id).await.map_err(PaymentError::from)?,
+            Some(id) => store
+                .get_transaction(id)
+                .await
+                .map_err(PaymentError::from)?,
             None => None,
         };
         match transaction {

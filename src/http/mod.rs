@@ -28,5 +28,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(transactions::show)
         .service(transactions::advise)
         .service(balance::balance)
-        .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::RouteNotFound) }));
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::RouteNotFound)
+        }));
 }

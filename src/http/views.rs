@@ -99,9 +99,7 @@ impl From<&Transaction> for TransactionView {
             error_code: t.error_code.clone(),
             review_reason: t.review_reason.clone(),
             advice_attempts: t.advice_attempts,
-            expires_at: t
-                .expires_at
-                .filter(|_| t.kind == TransactionKind::Inquiry),
+            expires_at: t.expires_at.filter(|_| t.kind == TransactionKind::Inquiry),
             created_at: t.created_at,
             updated_at: t.updated_at,
             completed_at: t.completed_at,

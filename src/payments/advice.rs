@@ -100,7 +100,12 @@ impl Payments {
     }
 
     /// The rules of API.md ("Advice outcomes"), applied to one advice answer.
-    fn apply_advice(&self, transaction: &mut Transaction, verdict: AdviceVerdict, now: DateTime<Utc>) {
+    fn apply_advice(
+        &self,
+        transaction: &mut Transaction,
+        verdict: AdviceVerdict,
+        now: DateTime<Utc>,
+    ) {
         transaction.advice_attempts += 1;
         transaction.updated_at = now;
         let reason = match verdict {

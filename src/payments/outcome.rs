@@ -92,10 +92,11 @@ pub fn judge_advice(outcome: &Outcome, unknown_codes: &[String]) -> AdviceVerdic
     match code {
         ResultCode::Success => AdviceVerdict::Succeeded,
         ResultCode::Code996 => AdviceVerdict::NotFound,
-        ref c if c.is_maintenance()
-            || c.is_processing_failure()
-            || *c == ResultCode::Code995
-            || unknown_codes.iter().any(|u| u == c.as_str()) =>
+        ref c
+            if c.is_maintenance()
+                || c.is_processing_failure()
+                || *c == ResultCode::Code995
+                || unknown_codes.iter().any(|u| u == c.as_str()) =>
         {
             AdviceVerdict::AskAgain(format!("advice answered {c}"))
         }
@@ -122,23 +123,35 @@ mod tests {
     use crate::h2h::Response;
 
     fn answered(code: &str) -> Outcome {
-        Outcome::Answered(Response {
+        Outcome::Answered(Box::new(Response {
             result_code: code.into(),
             ..Response::default()
-        })
+        }))
     }
 
     #[test]
     fn the_api_table_holds_for_inquiries() {
         let inquiry = |code| judge(MessageType::Inquiry, &answered(code), &[]);
         assert_eq!(inquiry("000"), Verdict::Succeeded);
-        assert_eq!(inquiry("102"), Verdict::Declined(UpstreamFailure::Maintenance));
-        assert_eq!(inquiry("998"), Verdict::Declined(UpstreamFailure::Maintenance));
+        assert_eq!(
+            inquiry("102"),
+            Verdict::Declined(UpstreamFailure::Maintenance)
+        );
+        assert_eq!(
+            inquiry("998"),
+            Verdict::Declined(UpstreamFailure::Maintenance)
+        );
         assert_eq!(inquiry("105"), Verdict::Declined(UpstreamFailure::CutOff));
-        assert_eq!(inquiry("995"), Verdict::Declined(UpstreamFailure::InvalidProduct));
+        assert_eq!(
+            inquiry("995"),
+            Verdict::Declined(UpstreamFailure::InvalidProduct)
+        );
         assert_eq!(inquiry("996"), Verdict::Declined(UpstreamFailure::Rejected));
         assert_eq!(inquiry("109"), Verdict::Declined(UpstreamFailure::Error));
-        assert_eq!(inquiry("047"), Verdict::Declined(UpstreamFailure::BillerDeclined));
+        assert_eq!(
+            inquiry("047"),
+            Verdict::Declined(UpstreamFailure::BillerDeclined)
+        );
         let timeout = Outcome::Unknown(UnknownReason::Timeout);
         assert_eq!(
             judge(MessageType::Inquiry, &timeout, &[]),
@@ -169,17 +182,30 @@ mod tests {
             Verdict::Declined(UpstreamFailure::InquiryExpired)
         );
         assert_eq!(
-            judge(MessageType::Payment, &Outcome::NotSent("refused".into()), &[]),
+            judge(
+                MessageType::Payment,
+                &Outcome::NotSent("refused".into()),
+                &[]
+            ),
             Verdict::Declined(UpstreamFailure::Unavailable)
         );
     }
 
     #[test]
     fn advice_keeps_asking_unless_the_answer_is_definite() {
-        assert_eq!(judge_advice(&answered("000"), &[]), AdviceVerdict::Succeeded);
+        assert_eq!(
+            judge_advice(&answered("000"), &[]),
+            AdviceVerdict::Succeeded
+        );
         assert_eq!(judge_advice(&answered("996"), &[]), AdviceVerdict::NotFound);
-        assert!(matches!(judge_advice(&answered("102"), &[]), AdviceVerdict::AskAgain(_)));
-        assert!(matches!(judge_advice(&answered("994"), &[]), AdviceVerdict::AskAgain(_)));
+        assert!(matches!(
+            judge_advice(&answered("102"), &[]),
+            AdviceVerdict::AskAgain(_)
+        ));
+        assert!(matches!(
+            judge_advice(&answered("994"), &[]),
+            AdviceVerdict::AskAgain(_)
+        ));
         assert_eq!(
             judge_advice(&answered("051"), &[]),
             AdviceVerdict::Failed(UpstreamFailure::BillerDeclined)

@@ -49,7 +49,9 @@ impl Payments {
         key: &IdempotencyKey,
     ) -> Result<Transaction, PaymentError> {
         let inquiry = match self.store.get_transaction(request.inquiry_id).await? {
-            Some(inquiry) if caller.may_see(&inquiry) && inquiry.kind == TransactionKind::Inquiry => {
+            Some(inquiry)
+                if caller.may_see(&inquiry) && inquiry.kind == TransactionKind::Inquiry =>
+            {
                 inquiry
             }
             _ => return Err(PaymentError::NotFound("inquiry")),
@@ -235,7 +237,10 @@ impl Payments {
     /// total, and records a warning on a mismatch (the deposit moved outside the gateway, or the
     /// upstream charged something else). Concurrent payments can make this report a false drift;
     /// it is a signal for a person, never a reason to change a transaction.
-    pub(super) async fn check_balance_drift(&self, transaction: &Transaction) -> Result<(), PaymentError> {
+    pub(super) async fn check_balance_drift(
+        &self,
+        transaction: &Transaction,
+    ) -> Result<(), PaymentError> {
         let (Some(after), Some(total)) = (transaction.balance_after, transaction.total()) else {
             return Ok(());
         };

@@ -68,8 +68,7 @@ impl Reconciler {
         };
         let payments = &self.payments;
         let now = payments.now();
-        let lease = chrono::Duration::from_std(payments.upstream.timeout() * 2)
-            .unwrap_or_default()
+        let lease = chrono::Duration::from_std(payments.upstream.timeout() * 2).unwrap_or_default()
             + chrono::Duration::seconds(10);
         let due = payments
             .store

@@ -20,30 +20,57 @@ async fn keys_are_required_and_roles_are_enforced(backend: Backend) {
     assert_eq!(missing.status, 401);
     assert_eq!(missing.error_code(), "unauthorized");
     let unknown = app
-        .send("POST", path, Some("mpg_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"), None, Some(inquiry_body))
+        .send(
+            "POST",
+            path,
+            Some("mpg_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"),
+            None,
+            Some(inquiry_body),
+        )
         .await;
     assert_eq!(unknown.status, 401);
-    let garbage = app.send("POST", path, Some("hello"), None, Some(inquiry_body)).await;
+    let garbage = app
+        .send("POST", path, Some("hello"), None, Some(inquiry_body))
+        .await;
     assert_eq!(garbage.status, 401);
 
     // Finance reads but never transacts.
-    let finance = app.post(path, &app.finance_key, None, json!({"product": "2042"})).await;
+    let finance = app
+        .post(path, &app.finance_key, None, json!({"product": "2042"}))
+        .await;
     assert_eq!(finance.status, 403);
     assert_eq!(finance.error_code(), "forbidden");
     let finance_buy = app
-        .post("/v1/purchases", &app.finance_key, Some("f1"), json!({"product": "3100", "customerNumber": "08132259999"}))
+        .post(
+            "/v1/purchases",
+            &app.finance_key,
+            Some("f1"),
+            json!({"product": "3100", "customerNumber": "08132259999"}),
+        )
         .await;
     assert_eq!(finance_buy.status, 403);
     assert_eq!(app.upstream_total(), 0, "a forbidden request sends nothing");
 
-    let admin = app.post(path, &app.admin_key, None, json!({"product": "2042"})).await;
+    let admin = app
+        .post(path, &app.admin_key, None, json!({"product": "2042"}))
+        .await;
     assert_eq!(admin.status, 200);
     let payment = app.inquire_and_pay("AF085713323054", "2042").await;
     let finance_advice = app
-        .post(&format!("/v1/transactions/{}/advice", payment.id()), &app.finance_key, None, json!({}))
+        .post(
+            &format!("/v1/transactions/{}/advice", payment.id()),
+            &app.finance_key,
+            None,
+            json!({}),
+        )
         .await;
     assert_eq!(finance_advice.status, 403);
-    let finance_read = app.get(&format!("/v1/transactions/{}", payment.id()), &app.finance_key).await;
+    let finance_read = app
+        .get(
+            &format!("/v1/transactions/{}", payment.id()),
+            &app.finance_key,
+        )
+        .await;
     assert_eq!(finance_read.status, 200);
 }
 
@@ -51,7 +78,10 @@ async fn operators_see_only_their_own_transactions(backend: Backend) {
     let app = spawn_app(backend).await;
     let inquiry = app.inquire("AF085713323054", "2042").await;
     let theirs = app
-        .get(&format!("/v1/transactions/{}", inquiry.id()), &app.other_operator_key)
+        .get(
+            &format!("/v1/transactions/{}", inquiry.id()),
+            &app.other_operator_key,
+        )
         .await;
     assert_eq!(theirs.status, 404);
     // Nor may another client pay this client's inquiry.
@@ -65,18 +95,34 @@ async fn operators_see_only_their_own_transactions(backend: Backend) {
         .await;
     assert_eq!(pay.status, 404);
     let advice = app
-        .post(&format!("/v1/transactions/{}/advice", inquiry.id()), &app.other_operator_key, None, json!({}))
+        .post(
+            &format!("/v1/transactions/{}/advice", inquiry.id()),
+            &app.other_operator_key,
+            None,
+            json!({}),
+        )
         .await;
     assert_eq!(advice.status, 404);
-    let admin = app.get(&format!("/v1/transactions/{}", inquiry.id()), &app.admin_key).await;
+    let admin = app
+        .get(
+            &format!("/v1/transactions/{}", inquiry.id()),
+            &app.admin_key,
+        )
+        .await;
     assert_eq!(admin.status, 200);
 }
 
 async fn a_revoked_key_stops_working_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.get("/v1/balance", &app.operator_key).await.status, 200);
-    let lookup = mpospay_gateway::keys::lookup_of(&app.operator_key).unwrap().to_string();
+    let lookup = mpospay_gateway::keys::lookup_of(&app.operator_key)
+        .unwrap()
+        .to_string();
     let record = app.store.find_api_key(&lookup).await.unwrap().unwrap();
-    assert!(app.store.revoke_api_key(record.id, Utc::now()).await.unwrap());
+    assert!(app
+        .store
+        .revoke_api_key(record.id, Utc::now())
+        .await
+        .unwrap());
     assert_eq!(app.get("/v1/balance", &app.operator_key).await.status, 401);
 }

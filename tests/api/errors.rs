@@ -23,7 +23,9 @@ async fn expect_inquiry_error(app: &TestApp, bill: &str, status: u16, code: &str
     assert_eq!(answer.status, status, "{bill}: {:?}", answer.body);
     assert_eq!(answer.error_code(), code, "{bill}");
     assert_eq!(answer.body["error"]["upstream"]["code"], upstream, "{bill}");
-    let id = answer.body["error"]["transactionId"].as_str().expect("transactionId");
+    let id = answer.body["error"]["transactionId"]
+        .as_str()
+        .expect("transactionId");
     let recorded = app.transaction(id).await;
     assert_eq!(recorded.body["status"], "failed");
     assert_eq!(recorded.body["result"]["code"], upstream);
@@ -59,7 +61,10 @@ async fn inquiry_result_codes_map_to_the_documented_http_errors(backend: Backend
     // A biller's own code and text pass through unchanged.
     let biller = app.inquire("99047000001", "2042").await;
     let text = result_desc("047", Some(MessageType::Inquiry));
-    assert_eq!(biller.body["error"]["upstream"]["description"], text.as_str());
+    assert_eq!(
+        biller.body["error"]["upstream"]["description"],
+        text.as_str()
+    );
     assert_eq!(biller.body["error"]["message"], text.as_str());
 }
 
@@ -76,7 +81,9 @@ async fn payment_result_codes_map_to_the_documented_http_errors(backend: Backend
         assert_eq!(answer.status, status, "{bill}: {:?}", answer.body);
         assert_eq!(answer.error_code(), code, "{bill}");
         assert_eq!(answer.body["error"]["upstream"]["code"], upstream);
-        let id = answer.body["error"]["transactionId"].as_str().expect("transactionId");
+        let id = answer.body["error"]["transactionId"]
+            .as_str()
+            .expect("transactionId");
         let recorded = app.transaction(id).await;
         assert_eq!(recorded.body["type"], "payment");
         assert_eq!(recorded.body["status"], "failed");
@@ -84,9 +91,13 @@ async fn payment_result_codes_map_to_the_documented_http_errors(backend: Backend
     }
     // A declined payment leaves the inquiry payable again (nothing was applied).
     let inquiry = app.inquire("98051000002", "2042").await;
-    let first = app.pay("98051000002", "2042", &inquiry.id(), "decline-1").await;
+    let first = app
+        .pay("98051000002", "2042", &inquiry.id(), "decline-1")
+        .await;
     assert_eq!(first.status, 422);
-    let again = app.pay("98051000002", "2042", &inquiry.id(), "decline-2").await;
+    let again = app
+        .pay("98051000002", "2042", &inquiry.id(), "decline-2")
+        .await;
     assert_eq!(again.status, 422, "{:?}", again.body);
     assert_eq!(again.error_code(), "biller_declined");
 }
@@ -108,24 +119,28 @@ async fn purchase_result_codes_map_to_the_documented_http_errors(backend: Backen
 
 async fn transport_failures_on_inquiry_and_balance(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.sandbox.set_forced_fault(Some(ForcedFault::Garbage(MessageType::Inquiry)));
+    app.sandbox
+        .set_forced_fault(Some(ForcedFault::Garbage(MessageType::Inquiry)));
     let garbage = app.inquire("AF085713323054", "2042").await;
     assert_eq!(garbage.status, 502, "{:?}", garbage.body);
     assert_eq!(garbage.error_code(), "upstream_unavailable");
     assert!(garbage.body["error"]["transactionId"].is_string());
 
-    app.sandbox.set_forced_fault(Some(ForcedFault::Delay(Duration::from_millis(1500))));
+    app.sandbox
+        .set_forced_fault(Some(ForcedFault::Delay(Duration::from_millis(1500))));
     let slow = app.inquire("AF085713323054", "2042").await;
     assert_eq!(slow.status, 504, "{:?}", slow.body);
     assert_eq!(slow.error_code(), "upstream_timeout");
     let slow_balance = app.get("/v1/balance", &app.operator_key).await;
     assert_eq!(slow_balance.status, 504);
 
-    app.sandbox.set_forced_fault(Some(ForcedFault::Maintenance("109".into())));
+    app.sandbox
+        .set_forced_fault(Some(ForcedFault::Maintenance("109".into())));
     let failing_balance = app.get("/v1/balance", &app.operator_key).await;
     assert_eq!(failing_balance.status, 502);
     assert_eq!(failing_balance.error_code(), "upstream_error");
-    app.sandbox.set_forced_fault(Some(ForcedFault::Maintenance("998".into())));
+    app.sandbox
+        .set_forced_fault(Some(ForcedFault::Maintenance("998".into())));
     let balance = app.get("/v1/balance", &app.operator_key).await;
     assert_eq!(balance.status, 503);
     assert_eq!(balance.header("retry-after"), Some("180"));
@@ -135,14 +150,21 @@ async fn transport_failures_on_inquiry_and_balance(backend: Backend) {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
-    let mut options = crate::helpers::TestOptions::default();
-    options.reconciler = false;
-    let mut settings = crate::helpers::gateway_settings(&app.upstream.url, &app.database.url, &options);
+    let options = crate::helpers::TestOptions {
+        reconciler: false,
+        ..Default::default()
+    };
+    let mut settings =
+        crate::helpers::gateway_settings(&app.upstream.url, &app.database.url, &options);
     settings.upstream.as_mut().unwrap().url = format!("http://127.0.0.1:{closed_port}");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let refused_app = mpospay_gateway::startup::Application::build_with(
         settings,
-        mpospay_gateway::startup::RunOptions { reconciler: false, workers: Some(1), ..Default::default() },
+        mpospay_gateway::startup::RunOptions {
+            reconciler: false,
+            workers: Some(1),
+            ..Default::default()
+        },
         app.store.clone(),
         listener,
     )
@@ -151,7 +173,9 @@ async fn transport_failures_on_inquiry_and_balance(backend: Backend) {
     actix_rt::spawn(refused_app.run_until_stopped());
     let mut response = app
         .http
-        .post(format!("http://127.0.0.1:{port}/v1/bills/AF085713323054/inquiry"))
+        .post(format!(
+            "http://127.0.0.1:{port}/v1/bills/AF085713323054/inquiry"
+        ))
         .insert_header(("Authorization", format!("Bearer {}", app.operator_key)))
         .send_json(&json!({"product": "2042"}))
         .await

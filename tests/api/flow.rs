@@ -28,8 +28,14 @@ async fn inquiry_then_payment_of_the_vendor_bill(backend: Backend) {
     assert_eq!(body["adminFee"], 1550);
     assert_eq!(body["total"], 305550);
     assert_eq!(body["customerName"], "Eduard Budiharto");
-    assert_eq!(body["receipt"][0], json!({"label": "Kode Bayar", "value": "AF085713323054"}));
-    assert_eq!(body["result"], json!({"code": "000", "description": "SUKSES"}));
+    assert_eq!(
+        body["receipt"][0],
+        json!({"label": "Kode Bayar", "value": "AF085713323054"})
+    );
+    assert_eq!(
+        body["result"],
+        json!({"code": "000", "description": "SUKSES"})
+    );
     assert_eq!(body["paymentCode"].as_str().unwrap().len(), 32);
     assert!(body["expiresAt"].is_string());
     assert_eq!(body["trxId"].as_str().unwrap().len(), 8);
@@ -56,7 +62,10 @@ async fn inquiry_then_payment_of_the_vendor_bill(backend: Backend) {
     assert_eq!(exchanges.len(), 1);
     assert_eq!(exchanges[0]["type"], "payment");
     assert_eq!(exchanges[0]["outcome"], "answered");
-    assert!(exchanges[0]["request"].get("sign").is_none(), "the signature is not stored");
+    assert!(
+        exchanges[0]["request"].get("sign").is_none(),
+        "the signature is not stored"
+    );
     assert_eq!(exchanges[0]["response"]["resultCode"], "000");
     assert_eq!(app.upstream_count(MessageType::Payment), 1);
 }
@@ -94,12 +103,25 @@ async fn advice_on_a_paid_payment_reuses_its_trx_id_and_payment_code(backend: Ba
     assert_eq!(advice.status, 200, "{:?}", advice.body);
     assert_eq!(advice.body["status"], "succeeded");
     let received = app.sandbox.received();
-    let payment_message = received.iter().find(|m| m.message_type == "payment").unwrap();
-    let advice_message = received.iter().find(|m| m.message_type == "advice").unwrap();
+    let payment_message = received
+        .iter()
+        .find(|m| m.message_type == "payment")
+        .unwrap();
+    let advice_message = received
+        .iter()
+        .find(|m| m.message_type == "advice")
+        .unwrap();
     assert_eq!(advice_message.trx_id, payment_message.trx_id);
     assert_eq!(advice_message.payment_code, payment_message.payment_code);
-    assert_eq!(advice_message.trx_id, payment.body["trxId"].as_str().unwrap());
-    assert_eq!(app.upstream_count(MessageType::Payment), 1, "advice never re-sends a payment");
+    assert_eq!(
+        advice_message.trx_id,
+        payment.body["trxId"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.upstream_count(MessageType::Payment),
+        1,
+        "advice never re-sends a payment"
+    );
 }
 
 async fn request_ids_are_echoed_and_recorded(backend: Backend) {
@@ -111,7 +133,10 @@ async fn request_ids_are_echoed_and_recorded(backend: Backend) {
         .insert_header(("X-Request-Id", "trace-abc-123"));
     request = request.insert_header(("Content-Type", "application/json"));
     let response = request.send_body(r#"{"product":"2042"}"#).await.unwrap();
-    assert_eq!(response.headers().get("x-request-id").unwrap(), "trace-abc-123");
+    assert_eq!(
+        response.headers().get("x-request-id").unwrap(),
+        "trace-abc-123"
+    );
     let mut response = response;
     let body: serde_json::Value = response.json().await.unwrap();
     let lookup = app.transaction(body["id"].as_str().unwrap()).await;

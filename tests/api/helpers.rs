@@ -80,7 +80,10 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}/gateway.db", dir.path().display());
-                Self { url, _dir: Some(dir) }
+                Self {
+                    url,
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres => Self {
                 url: pg::fresh_postgres_url().await,
@@ -144,7 +147,10 @@ impl Answer {
     }
 
     pub fn id(&self) -> String {
-        self.body["id"].as_str().expect("a transaction id").to_string()
+        self.body["id"]
+            .as_str()
+            .expect("a transaction id")
+            .to_string()
     }
 }
 
@@ -265,7 +271,11 @@ impl TestApp {
             None => request.send().await,
         }
         .expect("the gateway answers");
-        let bytes = response.body().limit(16 * 1024 * 1024).await.expect("a body");
+        let bytes = response
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .expect("a body");
         Answer {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
@@ -274,10 +284,22 @@ impl TestApp {
         }
     }
 
-    pub async fn post(&self, path: &str, key: &str, idempotency_key: Option<&str>, body: Value) -> Answer {
+    pub async fn post(
+        &self,
+        path: &str,
+        key: &str,
+        idempotency_key: Option<&str>,
+        body: Value,
+    ) -> Answer {
         let body = body.to_string();
-        self.send("POST", path, Some(key), idempotency_key, Some(body.as_bytes()))
-            .await
+        self.send(
+            "POST",
+            path,
+            Some(key),
+            idempotency_key,
+            Some(body.as_bytes()),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Answer {
@@ -294,7 +316,13 @@ impl TestApp {
         .await
     }
 
-    pub async fn pay(&self, bill_number: &str, product: &str, inquiry_id: &str, key: &str) -> Answer {
+    pub async fn pay(
+        &self,
+        bill_number: &str,
+        product: &str,
+        inquiry_id: &str,
+        key: &str,
+    ) -> Answer {
         self.post(
             &format!("/v1/bills/{bill_number}/payment"),
             &self.operator_key,
@@ -307,9 +335,18 @@ impl TestApp {
     /// Inquires and pays in one go; returns the payment answer.
     pub async fn inquire_and_pay(&self, bill_number: &str, product: &str) -> Answer {
         let inquiry = self.inquire(bill_number, product).await;
-        assert_eq!(inquiry.status, 200, "inquiry of {bill_number}: {:?}", inquiry.body);
-        self.pay(bill_number, product, &inquiry.id(), &uuid::Uuid::now_v7().to_string())
-            .await
+        assert_eq!(
+            inquiry.status, 200,
+            "inquiry of {bill_number}: {:?}",
+            inquiry.body
+        );
+        self.pay(
+            bill_number,
+            product,
+            &inquiry.id(),
+            &uuid::Uuid::now_v7().to_string(),
+        )
+        .await
     }
 
     pub async fn purchase(&self, product: &str, customer_number: &str, key: &str) -> Answer {
@@ -346,7 +383,10 @@ impl TestApp {
                 return answer;
             }
             if started.elapsed() > within {
-                panic!("transaction {id} did not become {status}: {:?}", answer.body);
+                panic!(
+                    "transaction {id} did not become {status}: {:?}",
+                    answer.body
+                );
             }
             actix_rt::time::sleep(Duration::from_millis(100)).await;
         }

@@ -23,8 +23,13 @@ async fn twenty_concurrent_requests_with_one_key_pay_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let inquiry = app.inquire("AF085713323054", "2042").await;
     let id = inquiry.id();
-    let answers = join_all((0..20).map(|_| app.pay("AF085713323054", "2042", &id, "same-key"))).await;
-    assert_eq!(app.upstream_count(MessageType::Payment), 1, "exactly one payment reached the upstream");
+    let answers =
+        join_all((0..20).map(|_| app.pay("AF085713323054", "2042", &id, "same-key"))).await;
+    assert_eq!(
+        app.upstream_count(MessageType::Payment),
+        1,
+        "exactly one payment reached the upstream"
+    );
     let mut payment_ids = std::collections::HashSet::new();
     for answer in &answers {
         match answer.status {
@@ -50,7 +55,10 @@ async fn a_repeat_replays_the_first_answer_and_sends_nothing(backend: Backend) {
     let again = app.purchase("3100", "08132259999", "buy-once").await;
     assert_eq!(again.status, 200);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    assert_eq!(again.body, first.body, "the first answer, byte for byte in meaning");
+    assert_eq!(
+        again.body, first.body,
+        "the first answer, byte for byte in meaning"
+    );
     assert_eq!(app.upstream_count(MessageType::Purchase), 1);
     // Keys are per client: another client may use the same key for its own purchase.
     let theirs = app
@@ -68,7 +76,12 @@ async fn a_repeat_replays_the_first_answer_and_sends_nothing(backend: Backend) {
 
 async fn a_key_reused_for_another_request_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    assert_eq!(app.purchase("3100", "08132259999", "k-mismatch").await.status, 200);
+    assert_eq!(
+        app.purchase("3100", "08132259999", "k-mismatch")
+            .await
+            .status,
+        200
+    );
     let other = app.purchase("3100", "08132250000", "k-mismatch").await;
     assert_eq!(other.status, 422);
     assert_eq!(other.error_code(), "idempotency_key_mismatch");
@@ -76,19 +89,18 @@ async fn a_key_reused_for_another_request_is_refused(backend: Backend) {
 }
 
 async fn a_key_in_flight_is_reported_in_use(backend: Backend) {
-    let mut options = TestOptions::default();
-    options.upstream_timeout = Duration::from_millis(3000);
-    options.late_delay = Duration::from_millis(1500);
+    let options = TestOptions {
+        upstream_timeout: Duration::from_millis(3000),
+        late_delay: Duration::from_millis(1500),
+        ..Default::default()
+    };
     let app = spawn_app_with_options(backend, options).await;
     let inquiry = app.inquire("97002000001", "2042").await;
     let id = inquiry.id();
-    let (first, second) = tokio::join!(
-        app.pay("97002000001", "2042", &id, "slow-key"),
-        async {
-            actix_rt::time::sleep(Duration::from_millis(400)).await;
-            app.pay("97002000001", "2042", &id, "slow-key").await
-        }
-    );
+    let (first, second) = tokio::join!(app.pay("97002000001", "2042", &id, "slow-key"), async {
+        actix_rt::time::sleep(Duration::from_millis(400)).await;
+        app.pay("97002000001", "2042", &id, "slow-key").await
+    });
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(second.status, 409, "{:?}", second.body);
     assert_eq!(second.error_code(), "idempotency_key_in_use");
@@ -102,7 +114,9 @@ async fn spawn_app_with_options(backend: Backend, options: TestOptions) -> crate
 async fn a_repeat_after_a_restart_is_replayed(backend: Backend) {
     let app = spawn_app(backend).await;
     let inquiry = app.inquire("AF085713323054", "2042").await;
-    let first = app.pay("AF085713323054", "2042", &inquiry.id(), "restart-key").await;
+    let first = app
+        .pay("AF085713323054", "2042", &inquiry.id(), "restart-key")
+        .await;
     assert_eq!(first.status, 200);
     app.server.stop(true).await;
     let database = app.database.clone();
@@ -125,9 +139,13 @@ async fn a_repeat_after_a_restart_is_replayed(backend: Backend) {
 async fn a_paid_inquiry_cannot_be_paid_under_another_key(backend: Backend) {
     let app = spawn_app(backend).await;
     let inquiry = app.inquire("AF085713323054", "2042").await;
-    let first = app.pay("AF085713323054", "2042", &inquiry.id(), "first-key").await;
+    let first = app
+        .pay("AF085713323054", "2042", &inquiry.id(), "first-key")
+        .await;
     assert_eq!(first.status, 200);
-    let second = app.pay("AF085713323054", "2042", &inquiry.id(), "second-key").await;
+    let second = app
+        .pay("AF085713323054", "2042", &inquiry.id(), "second-key")
+        .await;
     assert_eq!(second.status, 409, "{:?}", second.body);
     assert_eq!(second.error_code(), "already_paid");
     assert_eq!(second.body["error"]["transactionId"], first.id().as_str());
@@ -143,16 +161,22 @@ async fn a_paid_inquiry_cannot_be_paid_under_another_key(backend: Backend) {
     .await;
     let succeeded = answers.iter().filter(|a| a.status == 200).count();
     assert_eq!(succeeded, 1);
-    assert!(answers.iter().all(|a| a.status == 200 || a.error_code() == "already_paid"));
+    assert!(answers
+        .iter()
+        .all(|a| a.status == 200 || a.error_code() == "already_paid"));
     assert_eq!(app.upstream_count(MessageType::Payment), 2);
 }
 
 async fn declines_are_replayed_too(backend: Backend) {
     let app = spawn_app(backend).await;
     let inquiry = app.inquire("98051000003", "2042").await;
-    let first = app.pay("98051000003", "2042", &inquiry.id(), "decline-key").await;
+    let first = app
+        .pay("98051000003", "2042", &inquiry.id(), "decline-key")
+        .await;
     assert_eq!(first.status, 422);
-    let again = app.pay("98051000003", "2042", &inquiry.id(), "decline-key").await;
+    let again = app
+        .pay("98051000003", "2042", &inquiry.id(), "decline-key")
+        .await;
     assert_eq!(again.status, 422);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
@@ -162,17 +186,36 @@ async fn declines_are_replayed_too(backend: Backend) {
 #[actix_rt::test]
 async fn two_instances_on_one_postgres_receiving_one_key_send_one_payment() {
     let first = spawn_app(Backend::Postgres).await;
-    let second = spawn_gateway(first.upstream.clone(), first.database.clone(), TestOptions::default()).await;
+    let second = spawn_gateway(
+        first.upstream.clone(),
+        first.database.clone(),
+        TestOptions::default(),
+    )
+    .await;
     let inquiry = first.inquire("AF085713323054", "2042").await;
     let id = inquiry.id();
     let body = json!({"product": "2042", "inquiryId": id});
     let key = first.operator_key.clone();
     let (a, b) = tokio::join!(
-        join_all((0..5).map(|_| first.post("/v1/bills/AF085713323054/payment", &key, Some("shared"), body.clone()))),
-        join_all((0..5).map(|_| second.post("/v1/bills/AF085713323054/payment", &key, Some("shared"), body.clone()))),
+        join_all((0..5).map(|_| first.post(
+            "/v1/bills/AF085713323054/payment",
+            &key,
+            Some("shared"),
+            body.clone()
+        ))),
+        join_all((0..5).map(|_| second.post(
+            "/v1/bills/AF085713323054/payment",
+            &key,
+            Some("shared"),
+            body.clone()
+        ))),
     );
     assert_eq!(first.upstream_count(MessageType::Payment), 1);
-    let ok: std::collections::HashSet<String> =
-        a.iter().chain(b.iter()).filter(|x| x.status == 200).map(|x| x.id()).collect();
+    let ok: std::collections::HashSet<String> = a
+        .iter()
+        .chain(b.iter())
+        .filter(|x| x.status == 200)
+        .map(|x| x.id())
+        .collect();
     assert_eq!(ok.len(), 1);
 }

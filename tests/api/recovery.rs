@@ -12,7 +12,9 @@ use mpospay_gateway::store::TransactionFilter;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{create_key, spawn_app, spawn_app_with, Backend, TestApp, TestDatabase, TestOptions, Upstream};
+use crate::helpers::{
+    create_key, spawn_app, spawn_app_with, Backend, TestApp, TestDatabase, TestOptions, Upstream,
+};
 
 both_backends!(
     lost_late_500_and_garbled_answers_end_succeeded_through_advice,
@@ -27,10 +29,26 @@ both_backends!(
 /// paymentCode.
 fn assert_one_payment_and_faithful_advice(app: &TestApp, trx_id: &str, payment_code: &str) {
     let received = app.sandbox.received();
-    let payments: Vec<_> = received.iter().filter(|m| m.message_type == "payment" && m.trx_id == trx_id).collect();
-    assert_eq!(payments.len(), 1, "exactly one payment message for {trx_id}");
-    assert_eq!(received.iter().filter(|m| m.message_type == "payment").count(), 1);
-    let advice: Vec<_> = received.iter().filter(|m| m.message_type == "advice").collect();
+    let payments: Vec<_> = received
+        .iter()
+        .filter(|m| m.message_type == "payment" && m.trx_id == trx_id)
+        .collect();
+    assert_eq!(
+        payments.len(),
+        1,
+        "exactly one payment message for {trx_id}"
+    );
+    assert_eq!(
+        received
+            .iter()
+            .filter(|m| m.message_type == "payment")
+            .count(),
+        1
+    );
+    let advice: Vec<_> = received
+        .iter()
+        .filter(|m| m.message_type == "advice")
+        .collect();
     assert!(!advice.is_empty(), "advice was sent");
     for message in advice {
         assert_eq!(message.trx_id, trx_id);
@@ -51,7 +69,11 @@ async fn lost_late_500_and_garbled_answers_end_succeeded_through_advice(backend:
             .await;
         assert_eq!(settled.body["final"], true);
         let total = settled.body["total"].as_i64().unwrap();
-        assert_eq!(app.sandbox.balance(), before - total, "{bill}: charged once");
+        assert_eq!(
+            app.sandbox.balance(),
+            before - total,
+            "{bill}: charged once"
+        );
         assert_eq!(settled.body["balanceAfter"], app.sandbox.balance());
         assert!(settled.body["adviceAttempts"].as_i64().unwrap() >= 1);
         assert_one_payment_and_faithful_advice(
@@ -67,7 +89,8 @@ async fn answer_995_on_payment_leads_to_advice_not_failure(backend: Backend) {
     let payment = app.inquire_and_pay("97007000001", "2042").await;
     assert_eq!(payment.status, 202, "{:?}", payment.body);
     assert_eq!(payment.body["result"]["code"], "995");
-    app.wait_for_status(&payment.id(), "succeeded", Duration::from_secs(15)).await;
+    app.wait_for_status(&payment.id(), "succeeded", Duration::from_secs(15))
+        .await;
     assert_one_payment_and_faithful_advice(
         &app,
         payment.body["trxId"].as_str().unwrap(),
@@ -83,8 +106,13 @@ async fn a_payment_that_never_arrived_fails_only_after_confirmation(backend: Bac
     let payment = app.inquire_and_pay("97005000001", "2042").await;
     assert_eq!(payment.status, 202);
     let started = Instant::now();
-    let failed = app.wait_for_status(&payment.id(), "failed", Duration::from_secs(15)).await;
-    assert!(started.elapsed() >= Duration::from_secs(2), "996 is confirmed over the configured span");
+    let failed = app
+        .wait_for_status(&payment.id(), "failed", Duration::from_secs(15))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "996 is confirmed over the configured span"
+    );
     assert_eq!(failed.body["errorCode"], "payment_not_found");
     assert!(failed.body["adviceAttempts"].as_i64().unwrap() >= 2);
     assert_eq!(app.sandbox.count(MessageType::Payment), 1);
@@ -96,12 +124,21 @@ async fn a_never_resolvable_payment_goes_to_review(backend: Backend) {
     let app = spawn_app_with(backend, options).await;
     let payment = app.inquire_and_pay("97006000001", "2042").await;
     assert_eq!(payment.status, 202);
-    let review = app.wait_for_status(&payment.id(), "review", Duration::from_secs(15)).await;
+    let review = app
+        .wait_for_status(&payment.id(), "review", Duration::from_secs(15))
+        .await;
     assert_eq!(review.body["final"], false);
-    assert!(review.body["reviewReason"].as_str().unwrap().contains("advice"));
+    assert!(review.body["reviewReason"]
+        .as_str()
+        .unwrap()
+        .contains("advice"));
     let attempts = app.sandbox.count(MessageType::Advice);
     actix_rt::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.sandbox.count(MessageType::Advice), attempts, "review stops the advice schedule");
+    assert_eq!(
+        app.sandbox.count(MessageType::Advice),
+        attempts,
+        "review stops the advice schedule"
+    );
     assert_eq!(app.sandbox.count(MessageType::Payment), 1);
 }
 
@@ -110,7 +147,10 @@ async fn a_purchase_with_an_unknown_outcome_goes_to_review(backend: Backend) {
     let purchase = app.purchase("3100", "97001000001", "buy-lost").await;
     assert_eq!(purchase.status, 202, "{:?}", purchase.body);
     assert_eq!(purchase.body["status"], "review");
-    assert!(purchase.body["reviewReason"].as_str().unwrap().contains("purchase"));
+    assert!(purchase.body["reviewReason"]
+        .as_str()
+        .unwrap()
+        .contains("purchase"));
     let advice = app.advise(&purchase.id()).await;
     assert_eq!(advice.status, 409);
     assert_eq!(advice.error_code(), "advice_unavailable");
@@ -119,7 +159,12 @@ async fn a_purchase_with_an_unknown_outcome_goes_to_review(backend: Backend) {
 }
 
 /// The gateway binary, as an operator runs it, with its configuration in the environment.
-fn start_gateway(upstream: &Upstream, database_url: &str, port: u16, workdir: &std::path::Path) -> Child {
+fn start_gateway(
+    upstream: &Upstream,
+    database_url: &str,
+    port: u16,
+    workdir: &std::path::Path,
+) -> Child {
     let config = SandboxConfig::default();
     Command::new(env!("CARGO_BIN_EXE_mpospay-gateway"))
         .arg("serve")
@@ -132,7 +177,10 @@ fn start_gateway(upstream: &Upstream, database_url: &str, port: u16, workdir: &s
         .env("GATEWAY_UPSTREAM_PASSWORD", &config.password)
         .env("GATEWAY_UPSTREAM_KEY", &config.key)
         .env("GATEWAY_UPSTREAM_ACCOUNT", &config.account)
-        .env("GATEWAY_UPSTREAM_INSTITUTION_CODE", &config.institution_code)
+        .env(
+            "GATEWAY_UPSTREAM_INSTITUTION_CODE",
+            &config.institution_code,
+        )
         .env("GATEWAY_UPSTREAM_ORIGIN", "tests.local")
         .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "1000")
         .env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[0]")
@@ -146,7 +194,11 @@ fn start_gateway(upstream: &Upstream, database_url: &str, port: u16, workdir: &s
 async fn wait_healthy(http: &awc::Client, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if let Ok(response) = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
+        if let Ok(response) = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
             if response.status().is_success() {
                 return;
             }
@@ -157,7 +209,11 @@ async fn wait_healthy(http: &awc::Client, port: u16) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend) {
@@ -167,10 +223,14 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     })
     .await;
     let database = Arc::new(TestDatabase::new(backend).await);
-    let store = mpospay_gateway::store::connect(&database.url, 2).await.unwrap();
+    let store = mpospay_gateway::store::connect(&database.url, 2)
+        .await
+        .unwrap();
     let key = create_key(&store, "pos-web", Role::Operator).await;
     let workdir = tempfile::tempdir().unwrap();
-    let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let http = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
     let port = free_port();
     let mut gateway = start_gateway(&upstream, &database.url, port, workdir.path());
     wait_healthy(&http, port).await;
@@ -195,7 +255,10 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     while upstream.sandbox.count(MessageType::Payment) == 0 {
-        assert!(Instant::now() < deadline, "the payment never reached the upstream");
+        assert!(
+            Instant::now() < deadline,
+            "the payment never reached the upstream"
+        );
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
     gateway.kill().expect("SIGKILL");
@@ -203,11 +266,22 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     in_flight.abort();
 
     let stored = store
-        .search_transactions(&TransactionFilter { kind: Some("payment".into()), ..Default::default() }, None, 10)
+        .search_transactions(
+            &TransactionFilter {
+                kind: Some("payment".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].status.as_str(), "sending", "killed while the payment was in flight");
+    assert_eq!(
+        stored[0].status.as_str(),
+        "sending",
+        "killed while the payment was in flight"
+    );
     let payment_id = stored[0].id;
 
     let mut restarted = start_gateway(&upstream, &database.url, port, workdir.path());
@@ -224,16 +298,31 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
         if body["status"] == "succeeded" {
             break body;
         }
-        assert!(Instant::now() < deadline, "not resolved after restart: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "not resolved after restart: {body}"
+        );
         actix_rt::time::sleep(Duration::from_millis(200)).await;
     };
     restarted.kill().unwrap();
     restarted.wait().unwrap();
     let received = upstream.sandbox.received();
-    assert_eq!(received.iter().filter(|m| m.message_type == "payment").count(), 1, "exactly one payment message");
-    let advice: Vec<_> = received.iter().filter(|m| m.message_type == "advice").collect();
+    assert_eq!(
+        received
+            .iter()
+            .filter(|m| m.message_type == "payment")
+            .count(),
+        1,
+        "exactly one payment message"
+    );
+    let advice: Vec<_> = received
+        .iter()
+        .filter(|m| m.message_type == "advice")
+        .collect();
     assert!(!advice.is_empty());
-    assert!(advice.iter().all(|m| m.trx_id == settled["trxId"].as_str().unwrap()));
+    assert!(advice
+        .iter()
+        .all(|m| m.trx_id == settled["trxId"].as_str().unwrap()));
     // A repeat of the lost request returns the transaction's current state.
     let mut repeat_gateway = start_gateway(&upstream, &database.url, port, workdir.path());
     wait_healthy(&http, port).await;

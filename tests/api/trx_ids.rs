@@ -8,7 +8,10 @@ use mpospay_gateway::h2h::MessageType;
 use crate::both_backends;
 use crate::helpers::{spawn_app, spawn_gateway, Backend, TestOptions};
 
-both_backends!(fifty_concurrent_inquiries_get_fifty_distinct_trx_ids, trx_ids_wrap_to_00000001);
+both_backends!(
+    fifty_concurrent_inquiries_get_fifty_distinct_trx_ids,
+    trx_ids_wrap_to_00000001
+);
 
 async fn fifty_concurrent_inquiries_get_fifty_distinct_trx_ids(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -21,7 +24,12 @@ async fn fifty_concurrent_inquiries_get_fifty_distinct_trx_ids(backend: Backend)
         })
         .collect();
     assert_eq!(ids.len(), 50);
-    let upstream: HashSet<String> = app.sandbox.received().into_iter().map(|m| m.trx_id).collect();
+    let upstream: HashSet<String> = app
+        .sandbox
+        .received()
+        .into_iter()
+        .map(|m| m.trx_id)
+        .collect();
     assert_eq!(upstream, ids, "the upstream saw exactly these 50 trxIds");
 }
 
@@ -33,7 +41,10 @@ async fn trx_ids_wrap_to_00000001(backend: Backend) {
     assert_eq!(first.body["trxId"], "99999999");
     assert_eq!(second.body["trxId"], "00000001");
     assert_eq!(app.upstream_count(MessageType::Inquiry), 2);
-    assert_eq!(second.status, 200, "the simulator accepts the wrapped trxId");
+    assert_eq!(
+        second.status, 200,
+        "the simulator accepts the wrapped trxId"
+    );
 }
 
 async fn set_counter(url: &str, last: u32) {
@@ -57,7 +68,12 @@ async fn set_counter(url: &str, last: u32) {
 #[actix_rt::test]
 async fn two_gateway_instances_on_one_postgres_never_share_a_trx_id() {
     let first = spawn_app(Backend::Postgres).await;
-    let second = spawn_gateway(first.upstream.clone(), first.database.clone(), TestOptions::default()).await;
+    let second = spawn_gateway(
+        first.upstream.clone(),
+        first.database.clone(),
+        TestOptions::default(),
+    )
+    .await;
     let (a, b) = tokio::join!(
         join_all((0..30).map(|_| first.inquire("AF085713323054", "2042"))),
         join_all((0..30).map(|_| second.inquire("AF085713323054", "2042"))),
