@@ -77,6 +77,16 @@ pub struct IdempotencyRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A reconciliation warning (balance drift and the like), for a person to look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarningRecord {
+    pub id: Uuid,
+    pub transaction_id: Option<Uuid>,
+    pub kind: String,
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// The answer to [`Store::claim_idempotency_key`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyClaim {
@@ -218,6 +228,9 @@ pub trait Store: Send + Sync + 'static {
         detail: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Warnings, newest first, at most `limit`.
+    async fn list_warnings(&self, limit: i64) -> Result<Vec<WarningRecord>, StoreError>;
 }
 
 /// The store the application uses.

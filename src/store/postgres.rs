@@ -18,7 +18,10 @@ use sqlx::postgres::{
 use sqlx::{Decode, Encode, PgPool, Postgres, QueryBuilder, Row, Type};
 use uuid::Uuid;
 
-use super::{ExchangeRecord, IdempotencyRecord, KeyClaim, Store, StoreError, TransactionFilter};
+use super::{
+    ExchangeRecord, IdempotencyRecord, KeyClaim, Store, StoreError, TransactionFilter,
+    WarningRecord,
+};
 use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
 use crate::keys::{ApiKeyRecord, Role};
 
@@ -718,5 +721,28 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn list_warnings(&self, limit: i64) -> Result<Vec<WarningRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, transaction_id, kind, detail, created_at FROM warnings \
+             ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WarningRecord {
+                    id: row.try_get::<PgUuid, _>("id")?.0,
+                    transaction_id: row
+                        .try_get::<Option<PgUuid>, _>("transaction_id")?
+                        .map(|id| id.0),
+                    kind: row.try_get("kind")?,
+                    detail: row.try_get("detail")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -24,7 +24,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use uuid::Uuid;
 
-use super::{ExchangeRecord, IdempotencyRecord, KeyClaim, Store, StoreError, TransactionFilter};
+use super::{
+    ExchangeRecord, IdempotencyRecord, KeyClaim, Store, StoreError, TransactionFilter,
+    WarningRecord,
+};
 use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
 use crate::keys::{ApiKeyRecord, Role};
 
@@ -746,5 +749,26 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn list_warnings(&self, limit: i64) -> Result<Vec<WarningRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, transaction_id, kind, detail, created_at FROM warnings \
+             ORDER BY created_at DESC, id DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WarningRecord {
+                    id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+                    transaction_id: parse_opt_uuid(row.try_get("transaction_id")?)?,
+                    kind: row.try_get("kind")?,
+                    detail: row.try_get("detail")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -341,3 +341,97 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     repeat_gateway.wait().unwrap();
     assert_eq!(upstream.sandbox.count(MessageType::Payment), 1);
 }
+
+both_backends!(
+    client_advice_races_the_reconciler_safely,
+    balance_drift_is_recorded_as_a_warning,
+    in_flight_requests_finish_on_graceful_shutdown,
+);
+
+async fn client_advice_races_the_reconciler_safely(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let before = app.sandbox.balance();
+    let payment = app.inquire_and_pay("97001000002", "2042").await;
+    assert_eq!(payment.status, 202);
+    let id = payment.id();
+    let answers = futures_util::future::join_all((0..10).map(|_| app.advise(&id))).await;
+    for answer in &answers {
+        assert!(
+            answer.status == 200 || answer.status == 202,
+            "{:?}",
+            answer.body
+        );
+        assert_eq!(answer.body["id"], id.as_str());
+    }
+    let settled = app
+        .wait_for_status(&id, "succeeded", Duration::from_secs(15))
+        .await;
+    let total = settled.body["total"].as_i64().unwrap();
+    assert_eq!(app.sandbox.balance(), before - total);
+    assert_eq!(app.sandbox.count(MessageType::Payment), 1);
+    assert!(app.sandbox.count(MessageType::Advice) >= 10);
+}
+
+async fn balance_drift_is_recorded_as_a_warning(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(
+        app.inquire_and_pay("AF085713323054", "2042").await.status,
+        200
+    );
+    assert!(
+        app.store.list_warnings(10).await.unwrap().is_empty(),
+        "no drift yet"
+    );
+    // The deposit moves outside the gateway: a purchase sent straight to the upstream.
+    let config = SandboxConfig::default();
+    let client = mpospay_gateway::h2h::UpstreamClient::new(
+        &app.upstream.url,
+        "elsewhere.example",
+        config.credentials(),
+        Duration::from_secs(2),
+        1,
+    );
+    let request = config.credentials().build_request(
+        mpospay_gateway::h2h::Draft {
+            message_type: MessageType::Purchase,
+            product: "3100".into(),
+            bill_number: "08132250001".into(),
+            trx_id: "90000001".into(),
+            payment_code: None,
+        },
+        chrono::Utc::now(),
+    );
+    assert!(client.send(request).await.outcome.response().is_some());
+    let second = app.inquire_and_pay("AF085713323055", "2042").await;
+    assert_eq!(second.status, 200);
+    let warnings = app.store.list_warnings(10).await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].kind, "balance_drift");
+    assert_eq!(warnings[0].transaction_id.unwrap().to_string(), second.id());
+    assert!(
+        warnings[0].detail.contains("10050") || warnings[0].detail.contains("upstream reports")
+    );
+}
+
+async fn in_flight_requests_finish_on_graceful_shutdown(backend: Backend) {
+    let options = TestOptions {
+        upstream_timeout: Duration::from_millis(3000),
+        late_delay: Duration::from_millis(1000),
+        ..Default::default()
+    };
+    let app = spawn_app_with(backend, options).await;
+    let inquiry = app.inquire("97002000003", "2042").await;
+    let id = inquiry.id();
+    let (payment, ()) = tokio::join!(app.pay("97002000003", "2042", &id, "drain-1"), async {
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        app.server.stop(true).await;
+    });
+    assert_eq!(
+        payment.status, 200,
+        "the in-flight payment finished: {:?}",
+        payment.body
+    );
+    assert_eq!(payment.body["status"], "succeeded");
+    let refused = app.http.get(app.url("/healthz")).send().await;
+    assert!(refused.is_err(), "the server stopped taking requests");
+}
