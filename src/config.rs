@@ -30,6 +30,7 @@ pub struct RawSettings {
     pub log_format: String,
     pub upstream: RawUpstream,
     pub payments: PaymentSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Default for RawSettings {
@@ -41,6 +42,7 @@ impl Default for RawSettings {
             log_format: "pretty".into(),
             upstream: RawUpstream::default(),
             payments: PaymentSettings::default(),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
@@ -137,6 +139,26 @@ impl Default for PaymentSettings {
     }
 }
 
+/// Per-client rate limiting of the `/v1` routes (keyed by the API key's public part, or by the
+/// peer address when no key-shaped credential is presented).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained requests per second each client may make.
+    pub requests_per_second: u32,
+    /// How many requests a client may make at once before the sustained rate applies.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 100,
+            burst: 200,
+        }
+    }
+}
+
 /// Validated upstream settings.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
@@ -158,6 +180,7 @@ pub struct Settings {
     pub upstream: Option<UpstreamSettings>,
     pub zone: Tz,
     pub payments: PaymentSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 /// A setting that is missing or malformed.
@@ -210,10 +233,11 @@ const TEXT_SETTINGS: [&str; 12] = [
     "upstream.timezone",
 ];
 
-/// `UPSTREAM_CLIENT_ID` → `upstream.client_id`, `PAYMENTS_…` → `payments.…`.
+/// `UPSTREAM_CLIENT_ID` → `upstream.client_id`, `PAYMENTS_…` → `payments.…`,
+/// `RATE_LIMIT_BURST` → `rate_limit.burst`.
 fn setting_path(env_key: &str) -> String {
     let key = env_key.to_ascii_lowercase();
-    for section in ["upstream", "payments"] {
+    for section in ["upstream", "payments", "rate_limit"] {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
         }
@@ -288,6 +312,15 @@ impl RawSettings {
                 "must not be empty",
             ));
         }
+        if self.rate_limit.requests_per_second == 0 {
+            return Err(invalid(
+                "rate_limit.requests_per_second",
+                "must be at least 1",
+            ));
+        }
+        if self.rate_limit.burst == 0 {
+            return Err(invalid("rate_limit.burst", "must be at least 1"));
+        }
         let upstream = self.upstream_settings(zone)?;
         Ok(Settings {
             listen,
@@ -300,6 +333,7 @@ impl RawSettings {
             upstream,
             zone,
             payments: self.payments,
+            rate_limit: self.rate_limit,
         })
     }
 
@@ -398,6 +432,27 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_default_generously_and_must_be_positive() {
+        let settings = configured().validate().unwrap();
+        assert_eq!(settings.rate_limit.requests_per_second, 100);
+        assert_eq!(settings.rate_limit.burst, 200);
+        let mut raw = configured();
+        raw.rate_limit.burst = 0;
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rate_limit.burst"));
+        let mut raw = configured();
+        raw.rate_limit.requests_per_second = 0;
+        assert!(raw
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rate_limit.requests_per_second"));
+    }
+
+    #[test]
     fn debug_output_shows_no_secret() {
         let raw = configured();
         let shown = format!("{raw:?} {:?}", raw.clone().validate().unwrap());
@@ -425,7 +480,16 @@ mod tests {
             jail.set_env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[1, 2]");
             jail.set_env("GATEWAY_UPSTREAM_TIMEOUT_MS", "2500");
             jail.set_env("GATEWAY_UPSTREAM_KEY_FILE", "secret.txt");
+            jail.set_env("GATEWAY_RATE_LIMIT_REQUESTS_PER_SECOND", "7");
+            jail.set_env("GATEWAY_RATE_LIMIT_BURST", "9");
             let raw = load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(
+                raw.rate_limit,
+                RateLimitSettings {
+                    requests_per_second: 7,
+                    burst: 9
+                }
+            );
             assert_eq!(raw.listen, "127.0.0.1:9000");
             assert_eq!(raw.upstream.account.as_deref(), Some("0000000018"));
             assert_eq!(raw.upstream.timeout_ms, 2500);

@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -15,6 +16,13 @@ use crate::http;
 use crate::payments::reconciler::Reconciler;
 use crate::payments::Payments;
 use crate::store::{self, SharedStore};
+
+/// How long a client may take to send a request's head (then 408).
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection may take to shut down.
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an idle keep-alive connection stays open (above common proxies' 60 s idle timeout).
+const KEEP_ALIVE: Duration = Duration::from_secs(75);
 
 /// Options that are not configuration: how this process runs.
 #[derive(Clone)]
@@ -88,10 +96,16 @@ impl Application {
         }
 
         let store_data = web::Data::new(store.clone());
+        let zone = web::Data::new(http::search::BusinessZone(settings.zone));
+        let rate_limiter = web::Data::new(http::rate_limit::RateLimiter::new(&settings.rate_limit));
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::rate_limit::limit))
+                .wrap(from_fn(http::metrics::record))
                 .wrap(from_fn(http::request_id::assign))
                 .app_data(store_data.clone())
+                .app_data(zone.clone())
+                .app_data(rate_limiter.clone())
                 .app_data(web::Data::new(make_payments()))
                 .app_data(web::PayloadConfig::new(4 * http::body::MAX_BODY_BYTES))
                 .configure(http::routes)
@@ -102,6 +116,9 @@ impl Application {
                 .unwrap_or(2)
         }))
         .shutdown_timeout(30)
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
         .listen(listener)?
         .run();
         Ok(Self {

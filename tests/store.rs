@@ -186,6 +186,7 @@ both_backends!(
     search_filters_and_pages_newest_first,
     exchanges_are_listed_oldest_first,
     last_known_balance_is_from_the_latest_succeeded_money_move,
+    transactions_are_counted_by_status,
     warnings_are_recorded,
     api_keys_round_trip_storing_only_the_hash,
     a_duplicate_api_key_lookup_is_rejected,
@@ -928,7 +929,7 @@ async fn search_filters_and_pages_newest_first(db: &TestDb) {
         ),
         (
             TransactionFilter {
-                status: Some("failed".into()),
+                statuses: vec!["failed".into()],
                 ..Default::default()
             },
             Box::new(|t| t.status == TransactionStatus::Failed),
@@ -945,9 +946,11 @@ async fn search_filters_and_pages_newest_first(db: &TestDb) {
             TransactionFilter {
                 client: Some("beta".into()),
                 kind: Some("payment".into()),
-                status: Some("sending".into()),
+                statuses: vec!["sending".into()],
                 product: Some("2042".into()),
                 bill_number: None,
+                from: None,
+                to: None,
             },
             Box::new(|t| {
                 t.client == "beta"
@@ -1077,6 +1080,44 @@ async fn last_known_balance_is_from_the_latest_succeeded_money_move(db: &TestDb)
     let tie = done(Payment, Succeeded, Some(2_500), Some(5_000));
     store.insert_transaction(&tie).await.unwrap();
     assert_eq!(store.last_known_balance().await.unwrap(), Some(2_500));
+}
+
+async fn transactions_are_counted_by_status(db: &TestDb) {
+    let store = db.open().await;
+    use TransactionStatus::{Failed, Pending, Review, Sending, Succeeded};
+    for status in [Sending, Pending, Succeeded, Failed, Review] {
+        assert_eq!(store.count_by_status(status).await.unwrap(), 0);
+    }
+    let statuses = [
+        Pending, Pending, Pending, Review, Succeeded, Failed, Sending,
+    ];
+    for (i, status) in statuses.into_iter().enumerate() {
+        let mut t = with_status(payment(Uuid::now_v7(), ms(i as i64)), status);
+        t.trx_id = format!("{:08}", i + 1);
+        store.insert_transaction(&t).await.unwrap();
+    }
+    // Inquiries count too: the count is by status, whatever the kind.
+    store
+        .insert_transaction(&inquiry("shop", ms(100)))
+        .await
+        .unwrap();
+    assert_eq!(store.count_by_status(Pending).await.unwrap(), 3);
+    assert_eq!(store.count_by_status(Review).await.unwrap(), 1);
+    assert_eq!(store.count_by_status(Succeeded).await.unwrap(), 2);
+    assert_eq!(store.count_by_status(Failed).await.unwrap(), 1);
+    assert_eq!(store.count_by_status(Sending).await.unwrap(), 1);
+
+    // A pending payment that settles leaves the pending count.
+    let mut settling = with_status(payment(Uuid::now_v7(), ms(200)), Pending);
+    settling.trx_id = "00000099".into();
+    store.insert_transaction(&settling).await.unwrap();
+    assert_eq!(store.count_by_status(Pending).await.unwrap(), 4);
+    let mut settled = settling.clone();
+    settled.status = Succeeded;
+    settled.completed_at = Some(ms(300));
+    store.update_transaction(&settled, Pending).await.unwrap();
+    assert_eq!(store.count_by_status(Pending).await.unwrap(), 3);
+    assert_eq!(store.count_by_status(Succeeded).await.unwrap(), 3);
 }
 
 async fn warnings_are_recorded(db: &TestDb) {

@@ -35,6 +35,9 @@ pub enum ApiError {
     IdempotencyKeyMismatch,
     #[error("a request with this Idempotency-Key is still being processed")]
     IdempotencyKeyInUse,
+    /// The client is over its request rate: 429 with `Retry-After`.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Payment(#[from] PaymentError),
 }
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::IdempotencyKeyRequired => "idempotency_key_required",
             ApiError::IdempotencyKeyMismatch => "idempotency_key_mismatch",
             ApiError::IdempotencyKeyInUse => "idempotency_key_in_use",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_) => "invalid_field",
                 PaymentError::NotFound(_) => "not_found",
@@ -150,6 +154,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_)
                 | PaymentError::InquiryMismatch { .. }
@@ -220,6 +225,9 @@ impl ResponseError for ApiError {
                 _ => MAINTENANCE_RETRY_AFTER_SECS,
             };
             response.insert_header((header::RETRY_AFTER, retry_after));
+        }
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response.insert_header((header::RETRY_AFTER, (*retry_after_secs).max(1).to_string()));
         }
         response.json(body)
     }

@@ -166,6 +166,7 @@ fn replayed(status: StatusCode, body: String) -> HttpResponse {
 }
 
 fn mark_replayed(response: &mut HttpResponse) {
+    crate::metrics::record_idempotent_replay();
     response.headers_mut().insert(
         HeaderName::from_static(REPLAYED_HEADER),
         HeaderValue::from_static("true"),

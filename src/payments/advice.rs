@@ -64,6 +64,10 @@ impl Payments {
                 request_id,
             )
             .await?;
+        crate::metrics::record_advice(&judge_advice(
+            &exchange.outcome,
+            &self.settings.unknown_outcome_codes,
+        ));
         if transaction.status.is_final() {
             return Ok(transaction);
         }

@@ -103,6 +103,12 @@ impl Payments {
             latency_ms = exchange.latency.as_millis() as u64,
             "upstream exchange"
         );
+        crate::metrics::observe_upstream(
+            message_type.as_str(),
+            exchange.outcome.kind(),
+            exchange.outcome.response().map(|r| r.result_code.as_str()),
+            exchange.latency,
+        );
         let record = ExchangeRecord {
             id: Uuid::now_v7(),
             transaction_id,

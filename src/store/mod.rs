@@ -96,14 +96,30 @@ pub enum KeyClaim {
     Existing(IdempotencyRecord),
 }
 
-/// Search filters for transactions (all optional).
+/// Search filters for transactions (all optional; empty `statuses` means any).
 #[derive(Debug, Clone, Default)]
 pub struct TransactionFilter {
     pub client: Option<String>,
     pub kind: Option<String>,
-    pub status: Option<String>,
+    /// Stored statuses to include (the public `pending` is `pending` and `sending`).
+    pub statuses: Vec<String>,
     pub product: Option<String>,
     pub bill_number: Option<String>,
+    /// `created_at >= from`.
+    pub from: Option<DateTime<Utc>>,
+    /// `created_at < to`.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One group of the daily report: transactions of one kind, product and stored status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    pub kind: String,
+    pub product: String,
+    pub status: String,
+    pub count: i64,
+    pub amount: i64,
+    pub admin_fee: i64,
 }
 
 /// The storage port.
@@ -143,6 +159,14 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<Transaction>, StoreError>;
+
+    /// Counts and sums (amount, admin fee) of the transactions created in `[from, to)`, grouped
+    /// by kind, product and status.
+    async fn report_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ReportRow>, StoreError>;
 
     /// Records one upstream exchange.
     async fn record_exchange(&self, exchange: &ExchangeRecord) -> Result<(), StoreError>;
@@ -204,6 +228,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The balance (`saldo`) of the most recent succeeded payment or purchase, if any.
     async fn last_known_balance(&self) -> Result<Option<i64>, StoreError>;
+
+    /// How many transactions are in `status` now (for the metrics gauges; uses the status
+    /// index).
+    async fn count_by_status(&self, status: TransactionStatus) -> Result<i64, StoreError>;
 
     /// Stores a new API key (its hash only).
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;

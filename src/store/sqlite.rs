@@ -25,7 +25,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    ExchangeRecord, IdempotencyRecord, KeyClaim, Store, StoreError, TransactionFilter,
+    ExchangeRecord, IdempotencyRecord, KeyClaim, ReportRow, Store, StoreError, TransactionFilter,
     WarningRecord,
 };
 use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
@@ -461,7 +461,6 @@ impl Store for SqliteStore {
         let text_filters = [
             ("client", &filter.client),
             ("kind", &filter.kind),
-            ("status", &filter.status),
             ("product", &filter.product),
             ("bill_number", &filter.bill_number),
         ];
@@ -471,6 +470,20 @@ impl Store for SqliteStore {
                 query.push_bind(value.clone());
             }
         }
+        if !filter.statuses.is_empty() {
+            query.push(" AND status IN (");
+            let mut list = query.separated(", ");
+            for status in &filter.statuses {
+                list.push_bind(status.clone());
+            }
+            query.push(")");
+        }
+        if let Some(from) = filter.from {
+            query.push(" AND created_at >= ").push_bind(from);
+        }
+        if let Some(to) = filter.to {
+            query.push(" AND created_at < ").push_bind(to);
+        }
         if let Some(before) = before {
             query.push(" AND id < ").push_bind(text_uuid(before));
         }
@@ -479,6 +492,36 @@ impl Store for SqliteStore {
             .push_bind(limit.max(0));
         let rows = query.build().fetch_all(&self.pool).await?;
         transactions_from_rows(&rows)
+    }
+
+    async fn report_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, product, status, COUNT(*) AS count, \
+             CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount, \
+             CAST(COALESCE(SUM(admin_fee), 0) AS BIGINT) AS admin_fee \
+             FROM transactions WHERE created_at >= ?1 AND created_at < ?2 \
+             GROUP BY kind, product, status ORDER BY kind, product, status",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReportRow {
+                    kind: row.try_get("kind")?,
+                    product: row.try_get("product")?,
+                    status: row.try_get("status")?,
+                    count: row.try_get("count")?,
+                    amount: row.try_get("amount")?,
+                    admin_fee: row.try_get("admin_fee")?,
+                })
+            })
+            .collect()
     }
 
     async fn record_exchange(&self, e: &ExchangeRecord) -> Result<(), StoreError> {
@@ -667,6 +710,14 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(balance)
+    }
+
+    async fn count_by_status(&self, status: TransactionStatus) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transactions WHERE status = ?1")
+            .bind(status.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mpospay_gateway::clock::SystemClock;
-use mpospay_gateway::config::{PaymentSettings, Settings, UpstreamSettings};
+use mpospay_gateway::config::{PaymentSettings, RateLimitSettings, Settings, UpstreamSettings};
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::{self, Role};
 use mpospay_gateway::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
@@ -51,6 +51,8 @@ pub struct TestOptions {
     pub upstream_timeout: Duration,
     pub late_delay: Duration,
     pub payments: PaymentSettings,
+    /// Generous by default, so that only the rate-limit tests ever meet the limit.
+    pub rate_limit: RateLimitSettings,
 }
 
 impl Default for TestOptions {
@@ -63,6 +65,10 @@ impl Default for TestOptions {
                 advice_schedule_secs: vec![0],
                 reconciler_interval_ms: 100,
                 ..PaymentSettings::default()
+            },
+            rate_limit: RateLimitSettings {
+                requests_per_second: 10_000,
+                burst: 10_000,
             },
         }
     }
@@ -230,6 +236,7 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         }),
         zone: chrono_tz::Asia::Jakarta,
         payments: options.payments.clone(),
+        rate_limit: options.rate_limit,
     }
 }
 

@@ -5,8 +5,10 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod finance;
 mod flow;
 mod idempotency;
+mod metrics;
 mod recovery;
 mod trx_ids;
 mod validation;

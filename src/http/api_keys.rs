@@ -1,0 +1,121 @@
+//! `POST/GET/DELETE /v1/api-keys`: admins manage our clients' API keys.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::ValidationError;
+use crate::keys::{self, ApiKeyRecord, Role};
+use crate::payments::PaymentError;
+use crate::store::SharedStore;
+
+use super::auth::Principal;
+use super::body::JsonBody;
+use super::error::ApiError;
+
+/// A key as listed: never its secret.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    /// The public part of the key, to recognise it.
+    pub prefix: String,
+    pub role: &'static str,
+    pub client: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyView {
+    fn from(k: &ApiKeyRecord) -> Self {
+        Self {
+            id: k.id,
+            prefix: k.lookup.clone(),
+            role: k.role.as_str(),
+            client: k.client.clone(),
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedKey {
+    /// The key itself: shown only in this answer.
+    key: String,
+    #[serde(flatten)]
+    view: ApiKeyView,
+}
+
+#[derive(Serialize)]
+struct KeyList {
+    data: Vec<ApiKeyView>,
+}
+
+fn require_admin(principal: &Principal) -> Result<(), ApiError> {
+    principal.require(principal.role == Role::Admin)
+}
+
+#[post("/v1/api-keys")]
+pub async fn create(
+    principal: Principal,
+    body: web::Bytes,
+    store: web::Data<SharedStore>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&principal)?;
+    let body = JsonBody::parse(&body)?;
+    let role = Role::parse(body.string("role")?)
+        .ok_or_else(|| ValidationError::new("role", "must be operator, finance or admin"))?;
+    let name = body.string("name")?.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(ValidationError::new("name", "must be 1 to 100 printable characters").into());
+    }
+    let new = keys::generate(name, role, Utc::now());
+    store
+        .insert_api_key(&new.record)
+        .await
+        .map_err(PaymentError::from)?;
+    tracing::info!(key = %new.record.lookup, client = name, role = role.as_str(), "API key created");
+    Ok(HttpResponse::Created().json(CreatedKey {
+        key: new.plain,
+        view: ApiKeyView::from(&new.record),
+    }))
+}
+
+#[get("/v1/api-keys")]
+pub async fn list(
+    principal: Principal,
+    store: web::Data<SharedStore>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&principal)?;
+    let keys = store.list_api_keys().await.map_err(PaymentError::from)?;
+    Ok(HttpResponse::Ok().json(KeyList {
+        data: keys.iter().map(ApiKeyView::from).collect(),
+    }))
+}
+
+#[delete("/v1/api-keys/{id}")]
+pub async fn revoke(
+    principal: Principal,
+    path: web::Path<String>,
+    store: web::Data<SharedStore>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&principal)?;
+    let not_found = || ApiError::Payment(PaymentError::NotFound("API key"));
+    let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
+    if !store
+        .revoke_api_key(id, Utc::now())
+        .await
+        .map_err(PaymentError::from)?
+    {
+        return Err(not_found());
+    }
+    tracing::info!(%id, "API key revoked");
+    let keys = store.list_api_keys().await.map_err(PaymentError::from)?;
+    let key = keys.iter().find(|k| k.id == id).ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(ApiKeyView::from(key)))
+}

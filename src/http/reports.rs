@@ -1,0 +1,123 @@
+//! `GET /v1/reports/daily?date=YYYY-MM-DD`: one business day's payments and purchases.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{Days, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::payments::PaymentError;
+use crate::store::SharedStore;
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::search::{day_start, BusinessZone};
+
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Sums {
+    pub count: i64,
+    pub amount: i64,
+    pub admin_fee: i64,
+    pub total: i64,
+}
+
+impl Sums {
+    fn add(&mut self, count: i64, amount: i64, admin_fee: i64) {
+        self.count += count;
+        self.amount += amount;
+        self.admin_fee += admin_fee;
+        self.total += amount + admin_fee;
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub product: String,
+    pub status: String,
+    #[serde(flatten)]
+    pub sums: Sums,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DailyReport {
+    pub date: NaiveDate,
+    pub time_zone: String,
+    /// Inquiries made that day.
+    pub inquiries: i64,
+    /// Payments and purchases by type, product and status.
+    pub groups: Vec<Group>,
+    /// The succeeded payments and purchases: the money that moved.
+    pub totals: Sums,
+}
+
+#[get("/v1/reports/daily")]
+pub async fn daily(
+    principal: Principal,
+    query: web::Query<HashMap<String, String>>,
+    store: web::Data<SharedStore>,
+    zone: web::Data<BusinessZone>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(principal.role.reads_all())?;
+    let zone = zone.0;
+    let date = match query.get("date") {
+        Some(raw) => {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| ApiError::Malformed {
+                field: "date".into(),
+                message: "must be a date YYYY-MM-DD".into(),
+            })?
+        }
+        None => Utc::now().with_timezone(&zone).date_naive(),
+    };
+    let next = date
+        .checked_add_days(Days::new(1))
+        .ok_or_else(|| ApiError::Malformed {
+            field: "date".into(),
+            message: "is out of range".into(),
+        })?;
+    let rows = store
+        .report_rows(day_start(date, zone), day_start(next, zone))
+        .await
+        .map_err(PaymentError::from)?;
+    let mut inquiries = 0;
+    let mut totals = Sums::default();
+    let mut groups: BTreeMap<(String, String, String), Sums> = BTreeMap::new();
+    for row in rows {
+        if row.kind == "inquiry" {
+            inquiries += row.count;
+            continue;
+        }
+        // Clients see `sending` as `pending`.
+        let status = if row.status == "sending" {
+            "pending".to_string()
+        } else {
+            row.status
+        };
+        if status == "succeeded" {
+            totals.add(row.count, row.amount, row.admin_fee);
+        }
+        groups
+            .entry((row.kind, row.product, status))
+            .or_default()
+            .add(row.count, row.amount, row.admin_fee);
+    }
+    Ok(HttpResponse::Ok().json(DailyReport {
+        date,
+        time_zone: zone.to_string(),
+        inquiries,
+        groups: groups
+            .into_iter()
+            .map(|((kind, product, status), sums)| Group {
+                kind,
+                product,
+                status,
+                sums,
+            })
+            .collect(),
+        totals,
+    }))
+}

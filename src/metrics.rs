@@ -1,0 +1,300 @@
+//! The gateway's Prometheus metrics: one process-wide registry, every metric defined here, and
+//! small recording functions the rest of the code calls (one line at each place that counts).
+//!
+//! Labels are always drawn from small fixed sets — route *patterns* (never raw paths), HTTP
+//! methods, status codes, message types, outcomes, short result codes — so the number of series
+//! stays bounded. No API key, client name, bill number or secret ever becomes a label.
+//!
+//! The `gateway_transactions_in_state` gauges are not kept here: they are counted from the
+//! database when `/metrics` is scraped (see [`render`]), so every gateway process sharing one
+//! database reports the same, current numbers.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use actix_web::http::Method;
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::payments::outcome::AdviceVerdict;
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The `route` label of requests that matched no route.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Request latency buckets, in seconds (payments wait for the upstream, up to its timeout).
+const HTTP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0,
+];
+/// Upstream latency buckets, in seconds.
+const UPSTREAM_BUCKETS: &[f64] = &[
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
+];
+
+/// Every metric the process keeps.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    upstream_duration: HistogramVec,
+    advice_attempts: IntCounterVec,
+    idempotent_replays: IntCounter,
+    rate_limited: IntCounter,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "gateway_http_requests_total",
+                "HTTP requests answered, by route pattern, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_http_request_duration_seconds",
+                "Time to produce the response (headers), by route pattern",
+            )
+            .buckets(HTTP_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("valid metric");
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "gateway_upstream_request_duration_seconds",
+                "Upstream exchanges, by message type, outcome and result code (empty when no answer)",
+            )
+            .buckets(UPSTREAM_BUCKETS.to_vec()),
+            &["message_type", "outcome", "result_code"],
+        )
+        .expect("valid metric");
+        let advice_attempts = IntCounterVec::new(
+            Opts::new(
+                "gateway_advice_attempts_total",
+                "Advice messages sent, by what the answer said (succeeded, failed, not_found, unresolved)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let idempotent_replays = IntCounter::new(
+            "gateway_idempotent_replays_total",
+            "Payment and purchase repeats answered from an Idempotency-Key without going upstream",
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounter::new(
+            "gateway_rate_limited_total",
+            "Requests refused with 429 because their client was over its rate limit",
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(upstream_duration.clone()),
+            Box::new(advice_attempts.clone()),
+            Box::new(idempotent_replays.clone()),
+            Box::new(rate_limited.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric registered once");
+        }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            upstream_duration,
+            advice_attempts,
+            idempotent_replays,
+            rate_limited,
+        }
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+/// The method label: the standard methods by name, anything else `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// Result codes are 2–3 characters; anything else the upstream sends is `other`, so that a
+/// misbehaving upstream cannot grow the series.
+fn result_code_label(code: Option<&str>) -> &str {
+    match code {
+        None => "",
+        Some(code)
+            if !code.is_empty()
+                && code.len() <= 4
+                && code.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            code
+        }
+        Some(_) => "other",
+    }
+}
+
+/// One answered HTTP request. `route` is the matched route pattern (`None`: no route matched).
+pub fn record_http(route: Option<&str>, method: &Method, status: u16, elapsed: Duration) {
+    let m = metrics();
+    let route = route.unwrap_or(UNMATCHED_ROUTE);
+    let status = status.to_string();
+    m.http_requests
+        .with_label_values(&[route, method_label(method), status.as_str()])
+        .inc();
+    m.http_duration
+        .with_label_values(&[route])
+        .observe(elapsed.as_secs_f64());
+}
+
+/// One upstream exchange. `outcome` is the exchange's outcome kind (`answered`, `timeout`, …);
+/// `result_code` is `None` when no answer came.
+pub fn observe_upstream(
+    message_type: &str,
+    outcome: &str,
+    result_code: Option<&str>,
+    latency: Duration,
+) {
+    metrics()
+        .upstream_duration
+        .with_label_values(&[message_type, outcome, result_code_label(result_code)])
+        .observe(latency.as_secs_f64());
+}
+
+/// One advice answer, by what it said.
+pub fn record_advice(verdict: &AdviceVerdict) {
+    let result = match verdict {
+        AdviceVerdict::Succeeded => "succeeded",
+        AdviceVerdict::Failed(_) => "failed",
+        AdviceVerdict::NotFound => "not_found",
+        AdviceVerdict::AskAgain(_) => "unresolved",
+    };
+    metrics().advice_attempts.with_label_values(&[result]).inc();
+}
+
+/// A payment or purchase repeat answered from its Idempotency-Key.
+pub fn record_idempotent_replay() {
+    metrics().idempotent_replays.inc();
+}
+
+/// A request refused because its client was over the rate limit.
+pub fn record_rate_limited() {
+    metrics().rate_limited.inc();
+}
+
+/// Transactions per state, counted at scrape time. `None`: the count failed (left out).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StateCounts {
+    pub pending: Option<i64>,
+    pub review: Option<i64>,
+}
+
+/// The Prometheus text exposition of every metric, plus the per-scrape state gauges.
+pub fn render(states: StateCounts) -> String {
+    let mut families = metrics().registry.gather();
+    // A registry of its own per scrape: several gateways in one process (tests) never mix up
+    // their databases' counts.
+    let scrape = Registry::new();
+    let in_state = IntGaugeVec::new(
+        Opts::new(
+            "gateway_transactions_in_state",
+            "Transactions whose outcome is not final yet: pending (advice running) and review (a person must look)",
+        ),
+        &["status"],
+    )
+    .expect("valid metric");
+    for (status, count) in [("pending", states.pending), ("review", states.review)] {
+        if let Some(count) = count {
+            in_state.with_label_values(&[status]).set(count);
+        }
+    }
+    scrape
+        .register(Box::new(in_state))
+        .expect("metric registered once");
+    families.extend(scrape.gather());
+    TextEncoder::new()
+        .encode_to_string(&families)
+        .unwrap_or_else(|error| {
+            tracing::error!(error = %error, "could not encode metrics");
+            String::new()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_stay_bounded() {
+        assert_eq!(result_code_label(None), "");
+        assert_eq!(result_code_label(Some("000")), "000");
+        assert_eq!(result_code_label(Some("<html>oops</html>")), "other");
+        assert_eq!(result_code_label(Some("")), "other");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"FROBNICATE").unwrap()),
+            "other"
+        );
+        assert_eq!(method_label(&Method::POST), "POST");
+    }
+
+    #[test]
+    fn render_includes_every_family_and_the_state_gauges() {
+        record_http(
+            Some("/v1/bills/{billNumber}/inquiry"),
+            &Method::POST,
+            200,
+            Duration::from_millis(3),
+        );
+        record_http(None, &Method::GET, 404, Duration::from_millis(1));
+        observe_upstream(
+            "inquiry",
+            "answered",
+            Some("000"),
+            Duration::from_millis(40),
+        );
+        observe_upstream("payment", "timeout", None, Duration::from_secs(15));
+        record_advice(&AdviceVerdict::NotFound);
+        record_idempotent_replay();
+        record_rate_limited();
+        let text = render(StateCounts {
+            pending: Some(3),
+            review: None,
+        });
+        for expected in [
+            r#"gateway_http_requests_total{method="POST",route="/v1/bills/{billNumber}/inquiry",status="200"}"#,
+            r#"gateway_http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            r#"gateway_http_request_duration_seconds_bucket{route="/v1/bills/{billNumber}/inquiry""#,
+            r#"gateway_upstream_request_duration_seconds_count{message_type="inquiry",outcome="answered",result_code="000"}"#,
+            r#"gateway_upstream_request_duration_seconds_count{message_type="payment",outcome="timeout",result_code=""}"#,
+            r#"gateway_advice_attempts_total{result="not_found"}"#,
+            "gateway_idempotent_replays_total ",
+            "gateway_rate_limited_total ",
+            r#"gateway_transactions_in_state{status="pending"} 3"#,
+        ] {
+            assert!(text.contains(expected), "{expected} missing in\n{text}");
+        }
+        assert!(!text.contains(r#"status="review""#), "{text}");
+    }
+}

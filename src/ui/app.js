@@ -1,0 +1,638 @@
+// The finance page of mpospay-gateway. Plain JavaScript, no framework, no build step.
+// Every value from the API is put into the page with textContent (never as HTML).
+"use strict";
+
+(() => {
+  const KEY_STORAGE = "mpospay.financeKey";
+  const ZONE = "Asia/Jakarta";
+  const PAGE_SIZE = 50;
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- formatting
+
+  /** `Rp 305.550` (dots between thousands, no decimals). */
+  function rupiah(value) {
+    if (value === null || value === undefined || value === "") return "—";
+    const n = Number(value);
+    if (!Number.isFinite(n)) return String(value);
+    const digits = String(Math.trunc(Math.abs(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ".");
+    return (n < 0 ? "−Rp " : "Rp ") + digits;
+  }
+
+  function integer(value) {
+    if (value === null || value === undefined) return "—";
+    return String(Math.trunc(Number(value))).replace(/\B(?=(\d{3})+(?!\d))/g, ".");
+  }
+
+  const timeParts = new Intl.DateTimeFormat("en-GB", {
+    timeZone: ZONE,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+
+  function partsOf(date) {
+    const parts = {};
+    for (const p of timeParts.formatToParts(date)) parts[p.type] = p.value;
+    return parts;
+  }
+
+  /** `2026-11-27 14:30:25` in Asia/Jakarta. */
+  function jakartaTime(iso) {
+    if (!iso) return "—";
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return String(iso);
+    const p = partsOf(date);
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  }
+
+  /** Today's business day in Asia/Jakarta, `YYYY-MM-DD`. */
+  function jakartaToday() {
+    const p = partsOf(new Date());
+    return `${p.year}-${p.month}-${p.day}`;
+  }
+
+  function longDate(ymd) {
+    const [y, m, d] = ymd.split("-").map(Number);
+    const date = new Date(Date.UTC(y, m - 1, d, 12));
+    return new Intl.DateTimeFormat("en-GB", {
+      timeZone: "UTC",
+      weekday: "long",
+      day: "numeric",
+      month: "long",
+      year: "numeric",
+    }).format(date);
+  }
+
+  const LABELS = {
+    inquiry: "Inquiry",
+    payment: "Payment",
+    purchase: "Purchase",
+    succeeded: "Succeeded",
+    failed: "Failed",
+    pending: "Pending",
+    review: "Review",
+  };
+  const label = (value) => LABELS[value] || String(value ?? "—");
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  /** Makes an element; string children become text nodes, never HTML. */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "class") node.className = value;
+      else if (name === "text") node.textContent = value;
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function badge(status) {
+    return el("span", { class: `badge badge-${String(status).replace(/[^a-z]/g, "")}` }, label(status));
+  }
+
+  function showAlert(node, message) {
+    node.replaceChildren();
+    if (!message) {
+      node.hidden = true;
+      return;
+    }
+    if (message instanceof Node) node.append(message);
+    else node.textContent = message;
+    node.hidden = false;
+  }
+
+  function setBusy(button, busy) {
+    button.disabled = busy;
+    button.classList.toggle("busy", busy);
+  }
+
+  // ---------------------------------------------------------------- the API
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  function apiKey() {
+    return sessionStorage.getItem(KEY_STORAGE);
+  }
+
+  /**
+   * Fetches `path` with the Bearer key. `what` completes "This key may not …" for a 403.
+   * Resolves with the Response (ok) or throws an ApiError with a message for people.
+   */
+  async function request(path, what, key = apiKey()) {
+    let response;
+    try {
+      response = await fetch(path, {
+        headers: { Authorization: `Bearer ${key}`, Accept: "application/json, text/csv" },
+        cache: "no-store",
+      });
+    } catch (error) {
+      throw new ApiError(0, "network", `Could not reach the gateway (${error.message}).`);
+    }
+    if (response.ok) return response;
+
+    let code = "";
+    let detail = "";
+    try {
+      const body = await response.json();
+      if (body && body.error) {
+        code = String(body.error.code || "");
+        detail = String(body.error.message || "");
+        if (body.error.upstream) {
+          detail += ` Upstream ${body.error.upstream.code}: ${body.error.upstream.description}.`;
+        }
+      }
+    } catch (_) {
+      // Not JSON: the status says enough.
+    }
+    const status = response.status;
+    let message;
+    if (status === 401) {
+      message = "This API key is not valid or has been revoked (401). Sign out and enter a finance key.";
+    } else if (status === 403) {
+      message = `This key may not ${what} (403). The finance page needs a finance key.`;
+    } else if (status === 404 && code === "not_found") {
+      message = `Not found (404)${detail ? ": " + detail : "."}`;
+    } else {
+      message = `Could not ${what}: ${detail || response.statusText || "error"} (${status}${code ? ", " + code : ""}).`;
+    }
+    throw new ApiError(status, code, message);
+  }
+
+  async function getJson(path, what) {
+    const response = await request(path, what);
+    return response.json();
+  }
+
+  // ---------------------------------------------------------------- sign in / out
+
+  async function signIn(event) {
+    event.preventDefault();
+    const input = $("api-key");
+    const key = input.value.trim();
+    const error = $("signin-error");
+    if (!key) {
+      showAlert(error, "Enter an API key.");
+      input.focus();
+      return;
+    }
+    const button = $("signin-submit");
+    setBusy(button, true);
+    showAlert(error, null);
+    try {
+      // Operators may search their own transactions, but only finance (or admin) keys may read
+      // reports and export: ask for today's report before keeping the key.
+      await request(`/v1/reports/daily?date=${jakartaToday()}`, "read reports", key);
+      sessionStorage.setItem(KEY_STORAGE, key);
+      input.value = "";
+      enterApp();
+    } catch (e) {
+      showAlert(error, e.message);
+    } finally {
+      setBusy(button, false);
+    }
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(KEY_STORAGE);
+    state.cursor = null;
+    state.rows = 0;
+    $("transactions-body").replaceChildren();
+    $("report-body").replaceChildren();
+    $("report-content").hidden = true;
+    for (const id of ["transactions-error", "report-error", "signin-error"]) showAlert($(id), null);
+    if ($("detail").open) $("detail").close();
+    showSignIn();
+  }
+
+  function showSignIn() {
+    $("app-view").hidden = true;
+    $("session-bar").hidden = true;
+    $("signin-view").hidden = false;
+    $("api-key").focus();
+  }
+
+  function enterApp() {
+    $("signin-view").hidden = true;
+    $("app-view").hidden = false;
+    $("session-bar").hidden = false;
+    if (!$("report-date").value) $("report-date").value = jakartaToday();
+    selectTab("transactions");
+    loadBalance();
+    search();
+  }
+
+  // ---------------------------------------------------------------- balance
+
+  async function loadBalance() {
+    const value = $("balance-value");
+    const meta = $("balance-meta");
+    const box = $("balance");
+    box.classList.remove("balance-error");
+    value.textContent = "…";
+    meta.textContent = "";
+    try {
+      const body = await getJson("/v1/balance", "read the balance");
+      value.textContent = rupiah(body.balance);
+      meta.textContent = `checked ${jakartaTime(body.checkedAt).slice(11, 16)} WIB`;
+      box.title = `Checked at ${jakartaTime(body.checkedAt)} WIB`;
+    } catch (e) {
+      box.classList.add("balance-error");
+      value.textContent = "unavailable";
+      meta.textContent = "";
+      box.title = e.message;
+    }
+  }
+
+  // ---------------------------------------------------------------- tabs
+
+  function selectTab(name) {
+    for (const tab of ["transactions", "report"]) {
+      const selected = tab === name;
+      $(`tab-${tab}`).setAttribute("aria-selected", String(selected));
+      $(`panel-${tab}`).hidden = !selected;
+    }
+    if (name === "report" && $("report-content").hidden && $("report-error").hidden) {
+      loadReport();
+    }
+  }
+
+  // ---------------------------------------------------------------- search
+
+  const state = { cursor: null, rows: 0, query: "" };
+
+  /** The filters of the form as a query string (empty values left out). */
+  function filterQuery() {
+    const params = new URLSearchParams();
+    const form = new FormData($("filters"));
+    for (const name of ["type", "status", "product", "billNumber", "from", "to"]) {
+      const value = String(form.get(name) || "").trim();
+      if (value) params.set(name, value);
+    }
+    return params;
+  }
+
+  async function search(event) {
+    if (event) event.preventDefault();
+    const params = filterQuery();
+    const from = params.get("from");
+    const to = params.get("to");
+    if (from && to && from > to) {
+      showAlert($("transactions-error"), "The From date is after the To date.");
+      return;
+    }
+    state.query = params.toString();
+    state.cursor = null;
+    state.rows = 0;
+    $("transactions-body").replaceChildren();
+    await loadPage($("search"));
+  }
+
+  async function loadMore() {
+    await loadPage($("load-more"));
+  }
+
+  async function loadPage(button) {
+    const params = new URLSearchParams(state.query);
+    params.set("limit", String(PAGE_SIZE));
+    if (state.cursor) params.set("cursor", state.cursor);
+    setBusy(button, true);
+    showAlert($("transactions-error"), null);
+    $("transactions-table").classList.add("loading");
+    try {
+      const body = await getJson(`/v1/transactions?${params}`, "read transactions");
+      const rows = Array.isArray(body.data) ? body.data : [];
+      const tbody = $("transactions-body");
+      for (const t of rows) tbody.append(transactionRow(t));
+      state.rows += rows.length;
+      state.cursor = body.nextCursor || null;
+      if (state.rows === 0) {
+        tbody.append(
+          el("tr", { class: "empty" }, el("td", { colspan: 8 }, "No transactions match these filters."))
+        );
+      }
+    } catch (e) {
+      showAlert($("transactions-error"), e.message);
+    } finally {
+      setBusy(button, false);
+      $("transactions-table").classList.remove("loading");
+      $("load-more").hidden = !state.cursor;
+      $("transactions-count").textContent =
+        state.rows === 0
+          ? ""
+          : `${integer(state.rows)} transaction${state.rows === 1 ? "" : "s"} shown${state.cursor ? " · more available" : ""}`;
+    }
+  }
+
+  function transactionRow(t) {
+    const row = el(
+      "tr",
+      { class: "clickable", tabindex: 0, "data-id": t.id, "data-trx-id": t.trxId, title: "Show details" },
+      el("td", { class: "nowrap mono-num" }, jakartaTime(t.createdAt)),
+      el("td", {}, label(t.type)),
+      el("td", {}, badge(t.status)),
+      el("td", { class: "mono" }, t.product ?? "—"),
+      el("td", { class: "mono wrap-anywhere" }, t.billNumber ?? "—"),
+      el("td", {}, t.customerName || "—"),
+      el("td", { class: "num nowrap" }, rupiah(t.total)),
+      el("td", { class: "mono" }, t.trxId ?? "—")
+    );
+    const open = () => openDetail(t.id);
+    row.addEventListener("click", open);
+    row.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        open();
+      }
+    });
+    return row;
+  }
+
+  function resetFilters() {
+    $("filters").reset();
+    search();
+  }
+
+  // ---------------------------------------------------------------- CSV export
+
+  async function downloadCsv() {
+    const button = $("download-csv");
+    const params = filterQuery();
+    setBusy(button, true);
+    showAlert($("transactions-error"), null);
+    try {
+      const response = await request(`/v1/transactions/export.csv?${params}`, "export transactions");
+      const blob = await response.blob();
+      const url = URL.createObjectURL(new Blob([blob], { type: "text/csv" }));
+      const link = el("a", { href: url, download: `transactions-${jakartaToday()}.csv`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (e) {
+      showAlert($("transactions-error"), e.message);
+    } finally {
+      setBusy(button, false);
+    }
+  }
+
+  // ---------------------------------------------------------------- detail
+
+  let detailRequest = 0;
+
+  async function openDetail(id) {
+    const dialog = $("detail");
+    const content = $("detail-content");
+    const mine = ++detailRequest;
+    $("detail-title").textContent = "Transaction";
+    $("detail-id").textContent = id;
+    showAlert($("detail-error"), null);
+    content.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    if (!dialog.open) dialog.showModal();
+    try {
+      const t = await getJson(`/v1/transactions/${encodeURIComponent(id)}`, "read transactions");
+      if (mine !== detailRequest) return;
+      renderDetail(t);
+    } catch (e) {
+      if (mine !== detailRequest) return;
+      content.replaceChildren();
+      showAlert($("detail-error"), e.message);
+    }
+  }
+
+  function field(name, value, opts = {}) {
+    if (value === null || value === undefined || value === "") return null;
+    return el(
+      "div",
+      { class: "kv" },
+      el("dt", {}, name),
+      el("dd", { class: opts.mono ? "mono wrap-anywhere" : "wrap-anywhere" }, value)
+    );
+  }
+
+  function renderDetail(t) {
+    $("detail-title").replaceChildren(
+      `${label(t.type)} `,
+      el("span", { class: "mono" }, t.trxId || ""),
+      " ",
+      badge(t.status)
+    );
+    $("detail-id").textContent = `id ${t.id}`;
+
+    const sections = [];
+
+    // Money first: what finance staff look for.
+    sections.push(
+      el(
+        "div",
+        { class: "money" },
+        el("div", {}, el("div", { class: "stat-label" }, "Amount"), el("div", { class: "money-value" }, rupiah(t.amount))),
+        el("div", {}, el("div", { class: "stat-label" }, "Admin fee"), el("div", { class: "money-value" }, rupiah(t.adminFee))),
+        el("div", { class: "money-total" }, el("div", { class: "stat-label" }, "Total"), el("div", { class: "money-value" }, rupiah(t.total)))
+      )
+    );
+
+    let inquiryLink = null;
+    if (t.inquiryId) {
+      inquiryLink = el("button", { type: "button", class: "link mono" }, t.inquiryId);
+      inquiryLink.addEventListener("click", () => openDetail(t.inquiryId));
+    }
+    const result = t.result ? `${t.result.code} ${t.result.description || ""}`.trim() : null;
+    sections.push(
+      el(
+        "dl",
+        { class: "grid-dl" },
+        field("Type", label(t.type)),
+        field("Status", badge(t.status)),
+        field("Final", t.final === undefined ? null : t.final ? "yes" : "no"),
+        field("Result", result, { mono: true }),
+        field("Error code", t.errorCode, { mono: true }),
+        field("Review reason", t.reviewReason),
+        field("Product", t.product, { mono: true }),
+        field("Bill number", t.billNumber, { mono: true }),
+        field("Customer name", t.customerName),
+        field("trxId", t.trxId, { mono: true }),
+        field("Retrieval", t.retrieval, { mono: true }),
+        field("Payment code", t.paymentCode, { mono: true }),
+        field("Inquiry", inquiryLink),
+        field("Info 1", t.info1),
+        field("Info 2", t.info2),
+        field("Info 3", t.info3),
+        field("Sheets", t.sheets === null || t.sheets === undefined ? null : String(t.sheets)),
+        field("Balance after", t.balanceAfter === null || t.balanceAfter === undefined ? null : rupiah(t.balanceAfter)),
+        field("Advice attempts", t.adviceAttempts === undefined ? null : String(t.adviceAttempts)),
+        field("Created (WIB)", t.createdAt ? jakartaTime(t.createdAt) : null),
+        field("Updated (WIB)", t.updatedAt ? jakartaTime(t.updatedAt) : null),
+        field("Completed (WIB)", t.completedAt ? jakartaTime(t.completedAt) : null),
+        field("Expires (WIB)", t.expiresAt ? jakartaTime(t.expiresAt) : null)
+      )
+    );
+
+    // Receipt.
+    const receipt = Array.isArray(t.receipt) ? t.receipt : [];
+    sections.push(el("h3", {}, "Receipt"));
+    if (receipt.length === 0) {
+      sections.push(el("p", { class: "muted" }, "No receipt lines."));
+    } else {
+      sections.push(
+        el(
+          "table",
+          { class: "receipt", id: "detail-receipt" },
+          el(
+            "tbody",
+            {},
+            receipt.map((line) =>
+              el("tr", {}, el("th", { scope: "row" }, line.label ?? ""), el("td", {}, line.value ?? ""))
+            )
+          )
+        )
+      );
+    }
+
+    // Upstream exchanges.
+    const exchanges = Array.isArray(t.exchanges) ? t.exchanges : [];
+    sections.push(el("h3", {}, `Upstream exchanges (${exchanges.length})`));
+    if (exchanges.length === 0) {
+      sections.push(el("p", { class: "muted" }, "No upstream exchanges recorded."));
+    } else {
+      const list = el("div", { class: "exchanges", id: "detail-exchanges" });
+      exchanges.forEach((x, index) => list.append(exchangeView(x, index === exchanges.length - 1)));
+      sections.push(list);
+    }
+
+    $("detail-content").replaceChildren(...sections.filter(Boolean));
+  }
+
+  function pretty(value) {
+    if (value === null || value === undefined) return "(no response)";
+    if (typeof value === "string") return value;
+    return JSON.stringify(value, null, 2);
+  }
+
+  function exchangeView(x, open) {
+    const ok = x.outcome === "answered";
+    const summary = el(
+      "summary",
+      {},
+      el("span", { class: "exchange-type" }, x.type || "exchange"),
+      el("span", { class: "mono" }, `trxId ${x.trxId ?? "—"}`),
+      el("span", { class: `chip ${ok ? "chip-ok" : "chip-warn"}` }, String(x.outcome || "—").replace(/_/g, " ")),
+      x.resultCode ? el("span", { class: "chip mono" }, `result ${x.resultCode}`) : null,
+      x.httpStatus ? el("span", { class: "chip mono" }, `HTTP ${x.httpStatus}`) : null,
+      el("span", { class: "muted" }, `${integer(x.latencyMs)} ms`),
+      el("span", { class: "muted exchange-time" }, `${jakartaTime(x.createdAt)} WIB`)
+    );
+    const body = el(
+      "div",
+      { class: "exchange-body" },
+      el("div", {}, el("div", { class: "pre-label" }, "Request"), el("pre", {}, pretty(x.request))),
+      el("div", {}, el("div", { class: "pre-label" }, "Response"), el("pre", {}, pretty(x.response))),
+      x.requestId ? el("div", { class: "muted small" }, `Request id ${x.requestId}`) : null
+    );
+    return el("details", { class: "exchange", open }, summary, body);
+  }
+
+  // ---------------------------------------------------------------- daily report
+
+  async function loadReport(event) {
+    if (event) event.preventDefault();
+    const input = $("report-date");
+    if (!input.value) input.value = jakartaToday();
+    const date = input.value;
+    const button = $("report-show");
+    setBusy(button, true);
+    showAlert($("report-error"), null);
+    try {
+      const report = await getJson(`/v1/reports/daily?date=${encodeURIComponent(date)}`, "read reports");
+      renderReport(report);
+    } catch (e) {
+      $("report-content").hidden = true;
+      showAlert($("report-error"), e.message);
+    } finally {
+      setBusy(button, false);
+    }
+  }
+
+  function renderReport(report) {
+    const zone = report.timeZone || ZONE;
+    $("report-title").textContent = `${longDate(report.date || $("report-date").value)} · business day in ${zone}`;
+    $("report-inquiries").textContent = integer(report.inquiries ?? 0);
+    const totals = report.totals || {};
+    $("report-count").textContent = integer(totals.count ?? 0);
+    $("report-amount").textContent = rupiah(totals.amount ?? 0);
+    $("report-fee").textContent = rupiah(totals.adminFee ?? 0);
+    $("report-total").textContent = rupiah(totals.total ?? 0);
+    $("report-foot-count").textContent = integer(totals.count ?? 0);
+    $("report-foot-amount").textContent = rupiah(totals.amount ?? 0);
+    $("report-foot-fee").textContent = rupiah(totals.adminFee ?? 0);
+    $("report-foot-total").textContent = rupiah(totals.total ?? 0);
+
+    const groups = Array.isArray(report.groups) ? report.groups : [];
+    const tbody = $("report-body");
+    tbody.replaceChildren();
+    for (const g of groups) {
+      tbody.append(
+        el(
+          "tr",
+          { "data-type": g.type, "data-product": g.product, "data-status": g.status },
+          el("td", {}, label(g.type)),
+          el("td", { class: "mono" }, g.product ?? "—"),
+          el("td", {}, badge(g.status)),
+          el("td", { class: "num" }, integer(g.count)),
+          el("td", { class: "num nowrap" }, rupiah(g.amount)),
+          el("td", { class: "num nowrap" }, rupiah(g.adminFee)),
+          el("td", { class: "num nowrap" }, rupiah(g.total))
+        )
+      );
+    }
+    if (groups.length === 0) {
+      tbody.append(
+        el("tr", { class: "empty" }, el("td", { colspan: 7 }, "No payments or purchases on this day."))
+      );
+    }
+    $("report-content").hidden = false;
+  }
+
+  // ---------------------------------------------------------------- start
+
+  function start() {
+    $("signin-form").addEventListener("submit", signIn);
+    $("sign-out").addEventListener("click", signOut);
+    $("balance-refresh").addEventListener("click", loadBalance);
+    $("filters").addEventListener("submit", search);
+    $("reset").addEventListener("click", resetFilters);
+    $("load-more").addEventListener("click", loadMore);
+    $("download-csv").addEventListener("click", downloadCsv);
+    $("report-form").addEventListener("submit", loadReport);
+    $("tab-transactions").addEventListener("click", () => selectTab("transactions"));
+    $("tab-report").addEventListener("click", () => selectTab("report"));
+    $("detail-close").addEventListener("click", () => $("detail").close());
+    // A click on the backdrop (outside the dialog box) closes it.
+    $("detail").addEventListener("click", (event) => {
+      if (event.target === $("detail")) $("detail").close();
+    });
+    $("report-date").value = jakartaToday();
+
+    if (apiKey()) enterApp();
+    else showSignIn();
+  }
+
+  start();
+})();
