@@ -3,6 +3,7 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::ValidationError;
@@ -13,18 +14,27 @@ use crate::store::SharedStore;
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::openapi::{ApiRole, CreateKeyBody, ErrorResponse};
 
 /// A key as listed: never its secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyView {
     pub id: Uuid,
     /// The public part of the key, to recognise it.
+    #[schema(example = "mpg_k3j9x0a2b7qw")]
     pub prefix: String,
+    #[schema(value_type = ApiRole)]
     pub role: &'static str,
+    /// The client (name) the key belongs to.
+    #[schema(example = "pos-web")]
     pub client: String,
     pub created_at: DateTime<Utc>,
+    /// `null` while the key is valid.
+    #[schema(required = true)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Refreshed at most once a minute.
+    #[schema(required = true)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -42,7 +52,8 @@ impl From<&ApiKeyRecord> for ApiKeyView {
     }
 }
 
-#[derive(Serialize)]
+/// A new key: the only answer that shows the key itself.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreatedKey {
     /// The key itself: shown only in this answer.
@@ -51,7 +62,8 @@ struct CreatedKey {
     view: ApiKeyView,
 }
 
-#[derive(Serialize)]
+/// Every key, revoked ones included.
+#[derive(Serialize, ToSchema)]
 struct KeyList {
     data: Vec<ApiKeyView>,
 }
@@ -60,6 +72,26 @@ fn require_admin(principal: &Principal) -> Result<(), ApiError> {
     principal.require(principal.role == Role::Admin)
 }
 
+/// Create an API key
+///
+/// Returns the key once; only its hash is stored. Admin.
+#[utoipa::path(
+    operation_id = "createApiKey",
+    tag = "api-keys",
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, description = "The new key, with the key itself (shown only here).", body = CreatedKey),
+        (status = 400, description = "`invalid_request`: the body is not a JSON object, or `role` or `name` is missing or not a string.", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: not an admin key.", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`.", body = ErrorResponse),
+        (status = 422, description = "`invalid_field` (`role`, `name`).", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[post("/v1/api-keys")]
 pub async fn create(
     principal: Principal,
@@ -86,6 +118,22 @@ pub async fn create(
     }))
 }
 
+/// List API keys
+///
+/// Every key, without its secret. Admin.
+#[utoipa::path(
+    operation_id = "listApiKeys",
+    tag = "api-keys",
+    responses(
+        (status = 200, description = "The keys.", body = KeyList),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: not an admin key.", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[get("/v1/api-keys")]
 pub async fn list(
     principal: Principal,
@@ -98,6 +146,24 @@ pub async fn list(
     }))
 }
 
+/// Revoke an API key
+///
+/// The key stops working at once. Admin.
+#[utoipa::path(
+    operation_id = "revokeApiKey",
+    tag = "api-keys",
+    params(("id" = Uuid, Path, description = "The key's id.")),
+    responses(
+        (status = 200, description = "The revoked key.", body = ApiKeyView),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: not an admin key.", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such key.", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[delete("/v1/api-keys/{id}")]
 pub async fn revoke(
     principal: Principal,

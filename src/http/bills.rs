@@ -10,8 +10,36 @@ use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::idempotency::{self, key_from, request_hash};
+use super::openapi::{ErrorResponse, InquiryBody, PaymentBody};
 use super::views::TransactionView;
 
+/// Inquire a bill
+///
+/// Looks the bill up at the upstream. The succeeded inquiry (with its total and `expiresAt`) is
+/// what a payment pays. Operator and admin.
+#[utoipa::path(
+    operation_id = "inquireBill",
+    tag = "bills",
+    params(
+        ("billNumber" = String, Path, description = "1–1500 letters, digits, `-`, `.`, `_`.",
+            max_length = 1500, pattern = "^[A-Za-z0-9._-]{1,1500}$", example = "AF085713323054"),
+    ),
+    request_body = InquiryBody,
+    responses(
+        (status = 200, description = "The bill: a succeeded inquiry.", body = TransactionView),
+        (status = 400, description = "`invalid_request`: the body is not a JSON object or `product` is missing or not a string.", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: a finance key.", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`: the body is over 64 KiB.", body = ErrorResponse),
+        (status = 422, description = "`invalid_field` (`billNumber`, `product`); upstream `cutoff_time`, `invalid_product`, `biller_declined` (with `upstream`).", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 502, description = "`upstream_rejected`, `upstream_error`, `upstream_unavailable`.", body = ErrorResponse),
+        (status = 503, description = "`upstream_maintenance` (`Retry-After: 180`) or `database_unavailable`.", body = ErrorResponse),
+        (status = 504, description = "`upstream_timeout`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[post("/v1/bills/{billNumber}/inquiry")]
 pub async fn inquire(
     principal: Principal,
@@ -29,6 +57,45 @@ pub async fn inquire(
     Ok(HttpResponse::Ok().json(TransactionView::from(&inquiry)))
 }
 
+/// Pay an inquired bill
+///
+/// Pays the bill with the paymentCode its inquiry got. Needs `Idempotency-Key`: a repeat of the
+/// same request returns the first answer (declines too) with `Idempotent-Replayed: true` and
+/// sends nothing upstream. If the upstream's answer is lost the payment is `pending` (202) and
+/// the gateway resolves it with advice. Operator and admin.
+#[utoipa::path(
+    operation_id = "payBill",
+    tag = "bills",
+    params(
+        ("billNumber" = String, Path, description = "The inquired bill: 1–1500 letters, digits, `-`, `.`, `_`.",
+            max_length = 1500, pattern = "^[A-Za-z0-9._-]{1,1500}$", example = "AF085713323054"),
+        ("Idempotency-Key" = String, Header, description = "Required: 1–255 visible ASCII characters, unique per intended payment, scoped to the client. Kept at least 7 days.",
+            min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$"),
+    ),
+    request_body = PaymentBody,
+    responses(
+        (status = 200, description = "Paid (`succeeded`).", body = TransactionView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 202, description = "Outcome not known yet (`pending`): the gateway asks the upstream with advice; poll `GET /v1/transactions/{id}`. A replay may show `review` (advice gave up: a person must look).", body = TransactionView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 400, description = "`idempotency_key_required`; `invalid_request` (malformed body or Idempotency-Key).", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: a finance key.", body = ErrorResponse),
+        (status = 404, description = "`not_found` (`field`: `inquiryId`): no such inquiry for this client.", body = ErrorResponse),
+        (status = 409, description = "`already_paid` (the earlier payment in `transactionId`), `inquiry_expired` (inquire again), `idempotency_key_in_use`.", body = ErrorResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 413, description = "`payload_too_large`.", body = ErrorResponse),
+        (status = 422, description = "`invalid_field`, `inquiry_mismatch`, `inquiry_not_payable`, `amount_mismatch`, `idempotency_key_mismatch`; declined upstream: `cutoff_time`, `invalid_product`, `biller_declined` (with `upstream` and `transactionId`).", body = ErrorResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 502, description = "`upstream_rejected` or `upstream_unavailable`: nothing was paid.", body = ErrorResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 503, description = "`upstream_maintenance` (`Retry-After: 180`) or `database_unavailable`.", body = ErrorResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[post("/v1/bills/{billNumber}/payment")]
 pub async fn pay(
     principal: Principal,

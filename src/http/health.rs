@@ -5,11 +5,32 @@ use serde_json::json;
 
 use crate::store::SharedStore;
 
+use super::openapi::{Liveness, Readiness};
+
+/// Liveness
+///
+/// The process answers. No API key.
+#[utoipa::path(
+    operation_id = "healthz",
+    tag = "operations",
+    responses((status = 200, description = "Alive.", body = Liveness)),
+)]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// Readiness
+///
+/// The database is reachable and its migrations are applied. No API key.
+#[utoipa::path(
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready (`status`: `ready`).", body = Readiness),
+        (status = 503, description = "Not ready (`status`: `unavailable`).", body = Readiness),
+    ),
+)]
 #[get("/readyz")]
 pub async fn readyz(store: web::Data<SharedStore>) -> HttpResponse {
     match store.check_ready().await {

@@ -58,6 +58,16 @@ async fn state_counts(store: &SharedStore) -> StateCounts {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    operation_id = "metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    description = "Request counts and latencies by route pattern, upstream exchanges, idempotent \
+        replays, rate-limited requests, and the pending/review backlog. No API key: keep it off \
+        the public network.",
+    responses((status = 200, description = "Prometheus text exposition format.", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")),
+)]
 #[get("/metrics")]
 pub async fn scrape(store: web::Data<SharedStore>) -> HttpResponse {
     let states = state_counts(store.get_ref()).await;

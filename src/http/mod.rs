@@ -10,6 +10,7 @@ pub mod error;
 mod health;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 mod purchases;
 pub mod rate_limit;
 mod reports;
@@ -41,6 +42,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(api_keys::create)
         .service(api_keys::list)
         .service(api_keys::revoke)
+        .configure(openapi::routes)
         .configure(crate::ui::routes)
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::RouteNotFound)

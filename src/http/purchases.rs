@@ -10,7 +10,44 @@ use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::idempotency::{self, key_from, request_hash};
+use super::openapi::{ErrorResponse, PurchaseBody};
+use super::views::TransactionView;
 
+/// Buy a prepaid product
+///
+/// Needs `Idempotency-Key`: a repeat of the same request returns the first answer with
+/// `Idempotent-Replayed: true` and sends nothing upstream. A purchase whose outcome is unknown
+/// goes to `review` (202): a purchase has no paymentCode, so advice cannot ask about it.
+/// Operator and admin.
+#[utoipa::path(
+    operation_id = "purchase",
+    tag = "purchases",
+    params(
+        ("Idempotency-Key" = String, Header, description = "Required: 1–255 visible ASCII characters, unique per intended purchase, scoped to the client. Kept at least 7 days.",
+            min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$"),
+    ),
+    request_body = PurchaseBody,
+    responses(
+        (status = 200, description = "Bought (`succeeded`).", body = TransactionView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 202, description = "Outcome unknown (`review`): a person must look.", body = TransactionView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 400, description = "`idempotency_key_required`; `invalid_request` (malformed body or Idempotency-Key).", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: a finance key.", body = ErrorResponse),
+        (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running.", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`.", body = ErrorResponse),
+        (status = 422, description = "`invalid_field` (`product`, `customerNumber`), `idempotency_key_mismatch`; declined upstream: `cutoff_time`, `invalid_product`, `biller_declined` (with `upstream` and `transactionId`).", body = ErrorResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 502, description = "`upstream_rejected` or `upstream_unavailable`: nothing was bought.", body = ErrorResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+        (status = 503, description = "`upstream_maintenance` (`Retry-After: 180`) or `database_unavailable`.", body = ErrorResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[post("/v1/purchases")]
 pub async fn purchase(
     principal: Principal,

@@ -5,15 +5,19 @@ use std::collections::{BTreeMap, HashMap};
 use actix_web::{get, web, HttpResponse};
 use chrono::{Days, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::payments::PaymentError;
 use crate::store::SharedStore;
 
 use super::auth::Principal;
 use super::error::ApiError;
+use super::openapi::ErrorResponse;
 use super::search::{day_start, BusinessZone};
+use super::views::{TransactionStatus, TransactionType};
 
-#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+/// Counts and rupiah sums.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sums {
     pub count: i64,
@@ -31,21 +35,28 @@ impl Sums {
     }
 }
 
-#[derive(Serialize)]
+/// The payments or purchases of one product with one status.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
+    /// `payment` or `purchase`.
     #[serde(rename = "type")]
+    #[schema(value_type = TransactionType)]
     pub kind: String,
     pub product: String,
+    #[schema(value_type = TransactionStatus)]
     pub status: String,
     #[serde(flatten)]
     pub sums: Sums,
 }
 
-#[derive(Serialize)]
+/// One business day's payments and purchases.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DailyReport {
     pub date: NaiveDate,
+    /// The business day's time zone.
+    #[schema(example = "Asia/Jakarta")]
     pub time_zone: String,
     /// Inquiries made that day.
     pub inquiries: i64,
@@ -55,6 +66,26 @@ pub struct DailyReport {
     pub totals: Sums,
 }
 
+/// Daily report
+///
+/// For one business day: payments and purchases grouped by type, product and status (count,
+/// amount, admin fee, total), the succeeded totals, and the number of inquiries. Finance and
+/// admin.
+#[utoipa::path(
+    operation_id = "dailyReport",
+    tag = "reports",
+    params(("date" = Option<NaiveDate>, Query, description = "The business day, `YYYY-MM-DD` (default: today in the business time zone).")),
+    responses(
+        (status = 200, description = "The day's report.", body = DailyReport),
+        (status = 400, description = "`invalid_request` (`field`: `date`).", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: an operator key.", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[get("/v1/reports/daily")]
 pub async fn daily(
     principal: Principal,

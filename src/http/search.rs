@@ -11,6 +11,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures_util::stream;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{BillNumber, ProductCode, Transaction, TransactionKind, TransactionStatus};
@@ -19,7 +20,8 @@ use crate::store::{SharedStore, TransactionFilter};
 
 use super::auth::Principal;
 use super::error::ApiError;
-use super::views::TransactionView;
+use super::openapi::ErrorResponse;
+use super::views::{TransactionStatus as StatusSchema, TransactionType, TransactionView};
 
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 500;
@@ -130,13 +132,44 @@ fn decode_cursor(raw: &str) -> Result<Uuid, ApiError> {
         .ok_or_else(|| malformed("cursor", "is not a cursor this API gave out"))
 }
 
-#[derive(Serialize)]
+/// One page of a search, newest first.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Page {
     data: Vec<TransactionView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
+/// Search transactions
+///
+/// Newest first, cursor-paginated. An operator sees only its own client's transactions;
+/// finance and admin see all.
+#[utoipa::path(
+    operation_id = "searchTransactions",
+    tag = "transactions",
+    params(
+        ("type" = Option<TransactionType>, Query, description = "Only this type."),
+        ("status" = Option<StatusSchema>, Query, description = "Only this status."),
+        ("product" = Option<String>, Query, description = "Only this product (1–5 letters or digits).", max_length = 5),
+        ("billNumber" = Option<String>, Query, description = "Only this bill (or customer) number.", max_length = 1500),
+        ("from" = Option<String>, Query, description = "Created at or after: an RFC 3339 time, or a business date `YYYY-MM-DD` (its start).", example = "2026-11-27"),
+        ("to" = Option<String>, Query, description = "Created before: an RFC 3339 time, or a business date `YYYY-MM-DD` (that whole day included).", example = "2026-11-27"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1–500 (default 50).", minimum = 1, maximum = 500),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page."),
+    ),
+    responses(
+        (status = 200, description = "One page.", body = Page),
+        (status = 400, description = "`invalid_request` (`field`: `type`, `status`, `from`, `to`, `limit` or `cursor`).", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 422, description = "`invalid_field` (`product`, `billNumber`).", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[get("/v1/transactions")]
 pub async fn search(
     principal: Principal,
@@ -238,6 +271,35 @@ struct ExportState {
     done: bool,
 }
 
+/// Export transactions as CSV
+///
+/// The search's filters, every matching row streamed as CSV (newest first) for reconciliation.
+/// Cells a spreadsheet would run as formulas are prefixed with `'`. Finance and admin.
+#[utoipa::path(
+    operation_id = "exportTransactions",
+    tag = "transactions",
+    params(
+        ("type" = Option<TransactionType>, Query, description = "Only this type."),
+        ("status" = Option<StatusSchema>, Query, description = "Only this status."),
+        ("product" = Option<String>, Query, description = "Only this product (1–5 letters or digits).", max_length = 5),
+        ("billNumber" = Option<String>, Query, description = "Only this bill (or customer) number.", max_length = 1500),
+        ("from" = Option<String>, Query, description = "Created at or after: an RFC 3339 time, or a business date `YYYY-MM-DD` (its start).", example = "2026-11-27"),
+        ("to" = Option<String>, Query, description = "Created before: an RFC 3339 time, or a business date `YYYY-MM-DD` (that whole day included).", example = "2026-11-27"),
+    ),
+    responses(
+        (status = 200, description = "CSV with a header row: id, createdAt, businessDate, type, status, product, billNumber, customerName, trxId, retrieval, amount, adminFee, total, paymentCode, inquiryId, resultCode, resultDescription, client, completedAt.",
+            body = String, content_type = "text/csv",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"transactions-YYYY-MM-DD.csv\"`"))),
+        (status = 400, description = "`invalid_request` (`field`: `type`, `status`, `from` or `to`).", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: an operator key.", body = ErrorResponse),
+        (status = 422, description = "`invalid_field` (`product`, `billNumber`).", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[get("/v1/transactions/export.csv")]
 pub async fn export(
     principal: Principal,

@@ -7,6 +7,7 @@ use crate::payments::{PaymentError, Payments};
 
 use super::auth::Principal;
 use super::error::ApiError;
+use super::openapi::ErrorResponse;
 use super::views::{status_for, ExchangeView, TransactionView};
 
 fn transaction_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -14,6 +15,24 @@ fn transaction_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::Payment(PaymentError::NotFound("transaction")))
 }
 
+/// One transaction
+///
+/// With its upstream exchanges (no secrets). An operator sees only its own client's
+/// transactions; finance and admin see all.
+#[utoipa::path(
+    operation_id = "getTransaction",
+    tag = "transactions",
+    params(("id" = Uuid, Path, description = "The transaction's id.")),
+    responses(
+        (status = 200, description = "The transaction, with `exchanges`.", body = TransactionView),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such transaction (or another client's, for an operator).", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[get("/v1/transactions/{id}")]
 pub async fn show(
     principal: Principal,
@@ -32,6 +51,27 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Ask the upstream about a payment (advice)
+///
+/// Sends advice now, with the payment's own trxId and paymentCode, and applies the answer if the
+/// payment is still unresolved. Safe to repeat. Operator and admin.
+#[utoipa::path(
+    operation_id = "adviseTransaction",
+    tag = "transactions",
+    params(("id" = Uuid, Path, description = "The payment's id.")),
+    responses(
+        (status = 200, description = "The payment, now final (`succeeded` or `failed`).", body = TransactionView),
+        (status = 202, description = "Still unresolved (`pending` or `review`); the gateway keeps asking.", body = TransactionView),
+        (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: a finance key.", body = ErrorResponse),
+        (status = 404, description = "`not_found`: no such transaction (or another client's, for an operator).", body = ErrorResponse),
+        (status = 409, description = "`advice_unavailable`: a purchase or an inquiry (advice asks about payments only).", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`.", body = ErrorResponse),
+        (status = 500, description = "`internal_error`.", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`.", body = ErrorResponse),
+    ),
+    security(("bearerAuth" = [])),
+)]
 #[post("/v1/transactions/{id}/advice")]
 pub async fn advise(
     principal: Principal,

@@ -276,7 +276,8 @@
 
   // ---------------------------------------------------------------- search
 
-  const state = { cursor: null, rows: 0, query: "" };
+  // `generation` changes with every new search: an answer to an older one is dropped.
+  const state = { cursor: null, rows: 0, query: "", generation: 0 };
 
   /** The filters of the form as a query string (empty values left out). */
   function filterQuery() {
@@ -299,6 +300,7 @@
       return;
     }
     state.query = params.toString();
+    state.generation += 1;
     state.cursor = null;
     state.rows = 0;
     $("transactions-body").replaceChildren();
@@ -310,6 +312,7 @@
   }
 
   async function loadPage(button) {
+    const generation = state.generation;
     const params = new URLSearchParams(state.query);
     params.set("limit", String(PAGE_SIZE));
     if (state.cursor) params.set("cursor", state.cursor);
@@ -318,6 +321,7 @@
     $("transactions-table").classList.add("loading");
     try {
       const body = await getJson(`/v1/transactions?${params}`, "read transactions");
+      if (generation !== state.generation) return;
       const rows = Array.isArray(body.data) ? body.data : [];
       const tbody = $("transactions-body");
       for (const t of rows) tbody.append(transactionRow(t));
@@ -329,15 +333,16 @@
         );
       }
     } catch (e) {
-      showAlert($("transactions-error"), e.message);
+      if (generation === state.generation) showAlert($("transactions-error"), e.message);
     } finally {
       setBusy(button, false);
-      $("transactions-table").classList.remove("loading");
-      $("load-more").hidden = !state.cursor;
-      $("transactions-count").textContent =
-        state.rows === 0
-          ? ""
-          : `${integer(state.rows)} transaction${state.rows === 1 ? "" : "s"} shown${state.cursor ? " · more available" : ""}`;
+      if (generation === state.generation) {
+        $("transactions-table").classList.remove("loading");
+        $("load-more").hidden = !state.cursor;
+        const more = state.cursor ? " · more available" : "";
+        $("transactions-count").textContent =
+          state.rows === 0 ? "" : `${integer(state.rows)} transaction${state.rows === 1 ? "" : "s"} shown${more}`;
+      }
     }
   }
 
@@ -421,7 +426,7 @@
     if (value === null || value === undefined || value === "") return null;
     return el(
       "div",
-      { class: "kv" },
+      { class: opts.wide ? "kv kv-wide" : "kv" },
       el("dt", {}, name),
       el("dd", { class: opts.mono ? "mono wrap-anywhere" : "wrap-anywhere" }, value)
     );
@@ -464,7 +469,7 @@
         field("Final", t.final === undefined ? null : t.final ? "yes" : "no"),
         field("Result", result, { mono: true }),
         field("Error code", t.errorCode, { mono: true }),
-        field("Review reason", t.reviewReason),
+        field("Review reason", t.reviewReason, { wide: true }),
         field("Product", t.product, { mono: true }),
         field("Bill number", t.billNumber, { mono: true }),
         field("Customer name", t.customerName),
@@ -472,16 +477,16 @@
         field("Retrieval", t.retrieval, { mono: true }),
         field("Payment code", t.paymentCode, { mono: true }),
         field("Inquiry", inquiryLink),
-        field("Info 1", t.info1),
-        field("Info 2", t.info2),
-        field("Info 3", t.info3),
         field("Sheets", t.sheets === null || t.sheets === undefined ? null : String(t.sheets)),
         field("Balance after", t.balanceAfter === null || t.balanceAfter === undefined ? null : rupiah(t.balanceAfter)),
         field("Advice attempts", t.adviceAttempts === undefined ? null : String(t.adviceAttempts)),
         field("Created (WIB)", t.createdAt ? jakartaTime(t.createdAt) : null),
         field("Updated (WIB)", t.updatedAt ? jakartaTime(t.updatedAt) : null),
         field("Completed (WIB)", t.completedAt ? jakartaTime(t.completedAt) : null),
-        field("Expires (WIB)", t.expiresAt ? jakartaTime(t.expiresAt) : null)
+        field("Expires (WIB)", t.expiresAt ? jakartaTime(t.expiresAt) : null),
+        field("Info 1", t.info1, { wide: true }),
+        field("Info 2", t.info2, { wide: true }),
+        field("Info 3", t.info3, { wide: true })
       )
     );
 
@@ -617,7 +622,7 @@
     $("sign-out").addEventListener("click", signOut);
     $("balance-refresh").addEventListener("click", loadBalance);
     $("filters").addEventListener("submit", search);
-    $("reset").addEventListener("click", resetFilters);
+    $("reset-filters").addEventListener("click", resetFilters);
     $("load-more").addEventListener("click", loadMore);
     $("download-csv").addEventListener("click", downloadCsv);
     $("report-form").addEventListener("submit", loadReport);

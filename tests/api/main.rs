@@ -2,6 +2,7 @@
 //! built-in simulator as the upstream, and counts what the simulator actually received.
 
 mod helpers;
+mod hostile;
 
 mod auth;
 mod errors;
@@ -9,6 +10,7 @@ mod finance;
 mod flow;
 mod idempotency;
 mod metrics;
+mod openapi;
 mod recovery;
 mod trx_ids;
 mod validation;

@@ -172,9 +172,11 @@ async fn requests_and_upstream_exchanges_are_counted_by_route_pattern(backend: B
 }
 
 async fn the_pending_and_review_gauges_come_from_the_database(backend: Backend) {
-    let mut options = TestOptions::default();
     // Nobody resolves the payment behind the test's back.
-    options.reconciler = false;
+    let options = TestOptions {
+        reconciler: false,
+        ..TestOptions::default()
+    };
     let app = spawn_app_with(backend, options).await;
     let pending = [("status", "pending")];
     let review = [("status", "review")];

@@ -110,6 +110,7 @@ try {
   const forbidden = page.locator("#signin-error").filter({ hasText: "(403)" });
   await forbidden.waitFor();
   console.log(`  says: ${await forbidden.textContent()}`);
+  await page.screenshot({ path: join(artifacts, "finance-signin.png") });
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, "a refused key is not kept");
 
   step("sign in with the finance key");
@@ -197,6 +198,8 @@ try {
   const answer = await exchange.locator("pre").nth(1).textContent();
   assert.ok(answer.includes("000"), "the answer carries the result code");
   await page.screenshot({ path: join(artifacts, "finance-detail.png") });
+  await exchange.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(artifacts, "finance-exchanges.png") });
 
   step("the inquiry link opens the inquiry");
   await dialog.locator(".kv", { hasText: "Inquiry" }).locator("button").click();
@@ -240,7 +243,7 @@ try {
 
   step("back to all transactions for the README's screenshot");
   await page.click("#tab-transactions");
-  await page.click("#reset");
+  await page.click("#reset-filters");
   await rows.nth(49).waitFor();
   await page.locator("#balance-value").filter({ hasText: /^Rp / }).waitFor();
   await page.mouse.move(700, 480); // a hovered row shows how rows are picked

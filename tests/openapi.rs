@@ -1,0 +1,709 @@
+//! The OpenAPI document (`GET /openapi.json`) against the code it describes.
+//!
+//! The routes the app registers are found in its source, not in a hand-kept list: every
+//! actix route attribute (`#[get("…")]`, `#[post("…")]`, …, `#[route("…", method = "…")]`) and
+//! every builder registration (`.route("…", web::get()…)`, `web::resource("…")`, `web::scope("…")`,
+//! `SwaggerUi::new("…")` and its `.url("…")`) in `src/http/**` and `src/ui/**`, the code that
+//! `http::routes` configures. Each must be documented with its method, or be listed in
+//! [`NOT_IN_THE_DOCUMENT`] with the reason. The document must not describe routes that do not
+//! exist either. Then the conventions of API.md are checked on every operation, and the
+//! documentation structs are compared with what the code really serializes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use actix_web::ResponseError;
+use chrono::Utc;
+use mpospay_gateway::domain::{Transaction, TransactionKind, TransactionStatus};
+use mpospay_gateway::http::error::ApiError;
+use mpospay_gateway::http::openapi;
+use mpospay_gateway::http::views::TransactionView;
+use mpospay_gateway::payments::{PaymentError, UpstreamFailure};
+use serde_json::Value;
+
+/// Routes the app serves that the document leaves out on purpose: (method, path, why).
+const NOT_IN_THE_DOCUMENT: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/ui",
+        "the finance page's redirect to /ui/: a browser page, not API",
+    ),
+    (
+        "GET",
+        "/ui/",
+        "the finance page (HTML): a browser page, not API",
+    ),
+    (
+        "GET",
+        "/ui/app.js",
+        "the finance page's script: a static asset",
+    ),
+    (
+        "GET",
+        "/ui/app.css",
+        "the finance page's stylesheet: a static asset",
+    ),
+    (
+        "GET",
+        "/docs",
+        "redirects to /docs/, the page that reads this document",
+    ),
+    (
+        "GET",
+        "/docs/{_:.*}",
+        "the Swagger UI page and its assets: they read this document",
+    ),
+    ("GET", "/openapi.json", "the document itself"),
+];
+
+/// A route registration found in source: method (upper case; `ANY` when the registration
+/// does not fix one, `SCOPE` for a `web::scope`), path, and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Route {
+    method: String,
+    path: String,
+    at: String,
+}
+
+const ATTRIBUTE_METHODS: &[&str] = &[
+    "get", "post", "put", "patch", "delete", "head", "options", "trace",
+];
+
+/// The source with `//` comment lines dropped (doc comments may show route attributes).
+fn without_comment_lines(source: &str) -> String {
+    source
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("//") {
+                ""
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The string argument at the start of `rest` (after blanks): a literal, or the name of a
+/// `const NAME: &str = "…";` of the same file.
+fn string_argument(rest: &str, source: &str) -> Option<String> {
+    let rest = rest.trim_start();
+    if let Some(literal) = rest.strip_prefix('"') {
+        return literal.find('"').map(|end| literal[..end].to_string());
+    }
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if name.is_empty() {
+        return None;
+    }
+    let declaration = format!("const {name}: &str = \"");
+    let start = source.find(&declaration)? + declaration.len();
+    source[start..]
+        .find('"')
+        .map(|end| source[start..start + end].to_string())
+}
+
+/// Every route registration in one file's source.
+fn routes_in(file: &str, source: &str) -> Vec<Route> {
+    let code = without_comment_lines(source);
+    let mut routes = Vec::new();
+    let mut found = |method: &str, path: Option<String>, what: &str| {
+        routes.push(Route {
+            method: method.to_string(),
+            path: path.unwrap_or_else(|| format!("<unreadable path of {what}>")),
+            at: file.to_string(),
+        });
+    };
+    // Attribute macros.
+    for method in ATTRIBUTE_METHODS {
+        let needle = format!("#[{method}(");
+        for (at, _) in code.match_indices(&needle) {
+            let path = string_argument(&code[at + needle.len()..], &code);
+            found(&method.to_uppercase(), path, &needle);
+        }
+    }
+    for (at, _) in code.match_indices("#[route(") {
+        let rest = &code[at + "#[route(".len()..];
+        let path = string_argument(rest, &code);
+        let attribute = &rest[..rest.find(")]").unwrap_or(rest.len())];
+        let mut any = false;
+        for (m, _) in attribute.match_indices("method = \"") {
+            let method = &attribute[m + "method = \"".len()..];
+            let method = &method[..method.find('"').unwrap_or(method.len())];
+            found(method, path.clone(), "#[route(");
+            any = true;
+        }
+        if !any {
+            found("ANY", path, "#[route(");
+        }
+    }
+    // Builder registrations.
+    for (at, _) in code.match_indices(".route(") {
+        let rest = &code[at + ".route(".len()..];
+        let Some(path) = string_argument(rest, &code) else {
+            // `.route(web::get()…)` inside a `web::resource(…)`: the resource is the route.
+            continue;
+        };
+        let after = rest.trim_start();
+        let after = after[after.find(',').map_or(after.len(), |comma| comma + 1)..].trim_start();
+        let method: String = after
+            .strip_prefix("web::")
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let method = match method.as_str() {
+            "" | "route" | "method" => "ANY".to_string(),
+            other => other.to_uppercase(),
+        };
+        found(&method, Some(path), ".route(");
+    }
+    for (needle, method) in [
+        ("web::resource(", "ANY"),
+        ("Resource::new(", "ANY"),
+        ("web::scope(", "SCOPE"),
+        ("Scope::new(", "SCOPE"),
+        ("SwaggerUi::new(", "GET"),
+    ] {
+        for (at, _) in code.match_indices(needle) {
+            found(
+                method,
+                string_argument(&code[at + needle.len()..], &code),
+                needle,
+            );
+        }
+    }
+    if code.contains("SwaggerUi") {
+        for (at, _) in code.match_indices(".url(") {
+            found(
+                "GET",
+                string_argument(&code[at + ".url(".len()..], &code),
+                "SwaggerUi .url(",
+            );
+        }
+    }
+    routes
+}
+
+fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, into);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            into.push(path);
+        }
+    }
+}
+
+/// The routes registered by the app's route code: `src/http/**` and `src/ui/**`.
+fn app_routes() -> Vec<Route> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src/http"), &mut files);
+    rust_files(&root.join("src/ui"), &mut files);
+    files.sort();
+    let routes: Vec<Route> = files
+        .iter()
+        .flat_map(|file| {
+            let source = std::fs::read_to_string(file).expect("source file");
+            let name = file
+                .strip_prefix(root)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            routes_in(&name, &source)
+        })
+        .collect();
+    // The scanner itself must keep working: it must find the routes we know are there.
+    for known in [("POST", "/v1/bills/{billNumber}/payment"), ("GET", "/ui/")] {
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.method == known.0 && r.path == known.1),
+            "the route scanner no longer finds {known:?}: fix it before trusting it"
+        );
+    }
+    routes
+}
+
+/// The document's operations: (METHOD, path).
+fn documented(document: &Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in ATTRIBUTE_METHODS {
+            if item.get(*method).is_some() {
+                operations.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+/// Problems: registered routes the document lacks (unless excluded), and excluded routes that
+/// are not registered (a stale exclusion).
+fn undocumented(
+    routes: &[Route],
+    document: &Value,
+    excluded: &[(&str, &str, &str)],
+) -> Vec<String> {
+    let operations = documented(document);
+    let is_excluded = |route: &Route| {
+        excluded
+            .iter()
+            .any(|(method, path, _)| *method == route.method && *path == route.path)
+    };
+    let mut problems = Vec::new();
+    for route in routes {
+        if is_excluded(route) {
+            continue;
+        }
+        let ok = match route.method.as_str() {
+            "ANY" => operations.iter().any(|(_, path)| *path == route.path),
+            method => operations.contains(&(method.to_string(), route.path.clone())),
+        };
+        if !ok {
+            problems.push(format!(
+                "{} {} (registered in {}) is not in the OpenAPI document: annotate its handler \
+                 with #[utoipa::path] and list it in src/http/openapi.rs, or add it to \
+                 NOT_IN_THE_DOCUMENT with the reason",
+                route.method, route.path, route.at
+            ));
+        }
+    }
+    for (method, path, _) in excluded {
+        if !routes
+            .iter()
+            .any(|route| route.method == *method && route.path == *path)
+        {
+            problems.push(format!(
+                "NOT_IN_THE_DOCUMENT lists {method} {path}, which the app no longer registers"
+            ));
+        }
+    }
+    problems
+}
+
+/// Documented operations that no route serves.
+fn phantom(routes: &[Route], document: &Value) -> Vec<String> {
+    documented(document)
+        .into_iter()
+        .filter(|(method, path)| {
+            !routes.iter().any(|route| {
+                route.path == *path && (route.method == *method || route.method == "ANY")
+            })
+        })
+        .map(|(method, path)| format!("{method} {path} is documented but no route serves it"))
+        .collect()
+}
+
+fn document() -> Value {
+    let document = openapi::document();
+    let json = document.to_json().expect("the document serializes");
+    serde_json::from_str(&json).expect("the document is JSON")
+}
+
+/// Resolves a local `$ref` (`#/components/schemas/X`).
+fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("a local reference");
+            document.pointer(pointer).unwrap_or_else(|| {
+                panic!("{reference} does not resolve");
+            })
+        }
+        None => value,
+    }
+}
+
+fn operations(document: &Value) -> Vec<(String, String, &Value)> {
+    let mut all = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in ATTRIBUTE_METHODS {
+            if let Some(operation) = item.get(*method) {
+                all.push((method.to_uppercase(), path.clone(), operation));
+            }
+        }
+    }
+    all
+}
+
+fn parameter<'a>(operation: &'a Value, name: &str, location: &str) -> Option<&'a Value> {
+    operation["parameters"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name && p["in"] == location)
+}
+
+fn schema_strings(schema: &Value, key: &str) -> BTreeSet<String> {
+    schema[key]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_registered_route_is_documented_and_nothing_else() {
+    let document = document();
+    let routes = app_routes();
+    let mut problems = undocumented(&routes, &document, NOT_IN_THE_DOCUMENT);
+    problems.extend(phantom(&routes, &document));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_checker_reports_an_undocumented_route() {
+    let document = document();
+    let snippet = r#"
+        use actix_web::{get, web, HttpResponse};
+
+        /// Not in the document: `#[get("/v1/in-a-comment")]` must be ignored.
+        #[get("/v1/undocumented")]
+        pub async fn undocumented() -> HttpResponse {
+            HttpResponse::Ok().finish()
+        }
+
+        pub fn routes(config: &mut web::ServiceConfig) {
+            config.route(
+                "/v1/also-undocumented",
+                web::post().to(undocumented),
+            );
+        }
+    "#;
+    let routes = routes_in("synthetic.rs", snippet);
+    assert_eq!(
+        routes
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("GET", "/v1/undocumented"),
+            ("POST", "/v1/also-undocumented")
+        ]
+    );
+    let problems = undocumented(&routes, &document, &[]);
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems[0].starts_with("GET /v1/undocumented (registered in synthetic.rs)"));
+    assert!(problems[1].starts_with("POST /v1/also-undocumented"));
+    // A documented route passes; a stale exclusion is reported.
+    let documented = routes_in("ok.rs", r#"#[post("/v1/purchases")] async fn p() {}"#);
+    assert!(undocumented(&documented, &document, &[]).is_empty());
+    let stale = undocumented(&documented, &document, &[("GET", "/gone", "removed")]);
+    assert_eq!(stale.len(), 1, "{stale:#?}");
+    // The wrong method is not "documented".
+    let wrong_method = routes_in("m.rs", r#"#[delete("/v1/purchases")] async fn d() {}"#);
+    assert_eq!(undocumented(&wrong_method, &document, &[]).len(), 1);
+}
+
+#[test]
+fn the_document_describes_the_api() {
+    let document = document();
+    assert!(
+        document["openapi"].as_str().unwrap_or("").starts_with("3."),
+        "{}",
+        document["openapi"]
+    );
+    assert_eq!(document["info"]["title"], "mpospay-gateway");
+    assert_eq!(document["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(document["info"]["description"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Idempotency-Key"));
+    let scheme = &document["components"]["securitySchemes"][openapi::BEARER_SCHEME];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+    let tags: BTreeSet<String> = document["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or("").to_string())
+        .collect();
+
+    let mut operation_ids = BTreeSet::new();
+    for (method, path, operation) in operations(&document) {
+        let at = format!("{method} {path}");
+        let id = operation["operationId"].as_str().unwrap_or("");
+        assert!(
+            !id.is_empty() && operation_ids.insert(id.to_string()),
+            "{at}: operationId {id:?} missing or not unique"
+        );
+        let versioned = path.starts_with("/v1/");
+        // Tagged with a declared tag, summarised.
+        let operation_tags = schema_strings(operation, "tags");
+        assert!(
+            !operation_tags.is_empty() && operation_tags.is_subset(&tags),
+            "{at}: tags {operation_tags:?}"
+        );
+        assert!(operation["summary"].is_string(), "{at}: no summary");
+        // Bearer on every /v1 route, nothing elsewhere.
+        let security = &operation["security"];
+        if versioned {
+            assert_eq!(
+                security,
+                &serde_json::json!([{ openapi::BEARER_SCHEME: [] }]),
+                "{at}"
+            );
+        } else {
+            assert!(
+                security.is_null() || security == &serde_json::json!([]),
+                "{at}: {security}"
+            );
+        }
+        // Path parameters match the template.
+        for name in path
+            .split('{')
+            .skip(1)
+            .filter_map(|part| part.split('}').next())
+        {
+            let parameter = parameter(operation, name, "path")
+                .unwrap_or_else(|| panic!("{at}: path parameter {name} is not documented"));
+            assert_eq!(parameter["required"], true, "{at}: {name}");
+        }
+        let path_parameters = operation["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().filter(|p| p["in"] == "path").count())
+            .unwrap_or(0);
+        assert_eq!(
+            path_parameters,
+            path.matches('{').count(),
+            "{at}: extra path parameters"
+        );
+        // X-Request-Id in and out.
+        assert!(
+            parameter(operation, "X-Request-Id", "header").is_some(),
+            "{at}: X-Request-Id"
+        );
+        let responses = operation["responses"].as_object().expect("responses");
+        for (status, response) in responses {
+            let response = resolve(&document, response);
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{at} {status}: no description"
+            );
+            assert!(
+                response["headers"]["X-Request-Id"].is_object(),
+                "{at} {status}: X-Request-Id"
+            );
+            if versioned && status.starts_with(['4', '5']) {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorResponse",
+                    "{at} {status}: errors have the error body"
+                );
+            }
+            if versioned && (status == "429" || status == "503") {
+                assert!(
+                    response["headers"]["Retry-After"].is_object(),
+                    "{at} {status}: Retry-After"
+                );
+            }
+        }
+        if versioned {
+            // What every /v1 route can answer: no key, too fast, the database down, a bug.
+            for status in ["401", "429", "500", "503"] {
+                assert!(responses.contains_key(status), "{at}: {status} missing");
+            }
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{at}: no success"
+            );
+        }
+    }
+
+    // Idempotency on payment and purchase.
+    for path in ["/v1/bills/{billNumber}/payment", "/v1/purchases"] {
+        let operation = &document["paths"][path]["post"];
+        let key = parameter(operation, "Idempotency-Key", "header")
+            .unwrap_or_else(|| panic!("{path}: Idempotency-Key"));
+        assert_eq!(key["required"], true, "{path}");
+        for status in ["200", "202"] {
+            assert!(
+                operation["responses"][status]["headers"]["Idempotent-Replayed"].is_object(),
+                "{path} {status}: Idempotent-Replayed"
+            );
+        }
+        assert!(
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("Body")),
+            "{path}: request body"
+        );
+    }
+    for (path, method) in [
+        ("/v1/bills/{billNumber}/inquiry", "post"),
+        ("/v1/api-keys", "post"),
+    ] {
+        assert!(
+            document["paths"][path][method]["requestBody"]["required"] == true,
+            "{method} {path}: request body"
+        );
+    }
+
+    // Search filters.
+    for path in ["/v1/transactions", "/v1/transactions/export.csv"] {
+        let operation = &document["paths"][path]["get"];
+        let mut wanted = vec!["type", "status", "product", "billNumber", "from", "to"];
+        if path == "/v1/transactions" {
+            wanted.extend(["limit", "cursor"]);
+        }
+        let query: BTreeSet<&str> = operation["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(query, BTreeSet::from_iter(wanted), "{path}");
+    }
+    assert!(
+        document["paths"]["/v1/transactions/export.csv"]["get"]["responses"]["200"]["content"]
+            ["text/csv"]
+            .is_object()
+    );
+
+    // The enumerations of API.md.
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(
+        schema_strings(&schemas["TransactionStatus"], "enum"),
+        BTreeSet::from(["succeeded", "failed", "pending", "review"].map(String::from))
+    );
+    assert_eq!(
+        schema_strings(&schemas["TransactionType"], "enum"),
+        BTreeSet::from(["inquiry", "payment", "purchase"].map(String::from))
+    );
+    assert_eq!(
+        schema_strings(&schemas["ApiRole"], "enum"),
+        BTreeSet::from(["operator", "finance", "admin"].map(String::from))
+    );
+}
+
+/// Keys of a JSON object.
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Checks a serialized value against its object schema: no key the schema lacks, every
+/// required key present, `null` only where the schema allows it.
+fn conforms(document: &Value, schema: &Value, value: &Value, what: &str) {
+    let schema = resolve(document, schema);
+    let properties = keys(&schema["properties"]);
+    let required = schema_strings(schema, "required");
+    let present = keys(value);
+    let unknown: Vec<_> = present.difference(&properties).collect();
+    assert!(unknown.is_empty(), "{what}: not in the schema: {unknown:?}");
+    let missing: Vec<_> = required.difference(&present).collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: required but absent: {missing:?}"
+    );
+    for (key, field) in value.as_object().expect("an object") {
+        if field.is_null() {
+            let property = &schema["properties"][key];
+            let nullable = property["type"]
+                .as_array()
+                .is_some_and(|types| types.iter().any(|t| t == "null"))
+                || property["oneOf"]
+                    .as_array()
+                    .is_some_and(|one| one.iter().any(|s| s["type"] == "null"));
+            assert!(
+                nullable,
+                "{what}: {key} is null but not nullable: {property}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_transaction_schema_matches_what_is_served() {
+    let document = document();
+    let schema = &document["components"]["schemas"]["TransactionView"];
+    let now = Utc::now();
+    let mut transaction = Transaction::begin(
+        TransactionKind::Payment,
+        "pos-web",
+        "2042",
+        "AF085713323054",
+        "00000002",
+        "20261127143025123",
+        now,
+    );
+    let bare = serde_json::to_value(TransactionView::from(&transaction)).unwrap();
+    conforms(&document, schema, &bare, "a payment being sent");
+
+    transaction.status = TransactionStatus::Failed;
+    transaction.amount = Some(304_000);
+    transaction.admin_fee = Some(1_550);
+    transaction.payment_code = Some("21b555433f8de4b86144642d29d56839".into());
+    transaction.inquiry_id = Some(uuid::Uuid::now_v7());
+    transaction.info1 = Some("Nama : BUDI | Kode Bayar : AF085713323054".into());
+    transaction.result_code = Some("014".into());
+    transaction.result_description = Some("TAGIHAN SUDAH LUNAS".into());
+    transaction.error_code = Some("biller_declined".into());
+    transaction.review_reason = Some("x".into());
+    transaction.completed_at = Some(now);
+    let mut view = TransactionView::from(&transaction);
+    view.exchanges = Some(Vec::new());
+    let full = serde_json::to_value(view).unwrap();
+    assert!(full.get("customerName").is_some() && full.get("errorCode").is_some());
+    conforms(&document, schema, &full, "a declined payment");
+    assert_eq!(full["status"], "failed");
+}
+
+#[actix_rt::test]
+async fn the_error_schema_matches_what_is_served() {
+    let document = document();
+    let schema = &document["components"]["schemas"]["ErrorResponse"];
+    let errors = [
+        ApiError::Payment(PaymentError::Upstream {
+            failure: UpstreamFailure::Maintenance,
+            result: Some(("102".into(), "SISTEM SEDANG MAINTENANCE".into())),
+            transaction_id: Some(uuid::Uuid::now_v7()),
+        }),
+        ApiError::Malformed {
+            field: "limit".into(),
+            message: "must be a whole number from 1 to 500".into(),
+        },
+        ApiError::Unauthorized,
+    ];
+    let mut seen = BTreeMap::new();
+    for error in errors {
+        let response = error.error_response();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("a body");
+        let body: Value = serde_json::from_slice(&body).expect("JSON");
+        conforms(&document, schema, &body, "an error");
+        let detail_schema = resolve(
+            &document,
+            &resolve(&document, schema)["properties"]["error"],
+        );
+        conforms(&document, detail_schema, &body["error"], "error");
+        if let Some(upstream) = body["error"].get("upstream") {
+            conforms(
+                &document,
+                &detail_schema["properties"]["upstream"],
+                upstream,
+                "error.upstream",
+            );
+        }
+        for key in keys(&body["error"]) {
+            seen.insert(key, ());
+        }
+    }
+    // The optional members were exercised too.
+    for key in ["field", "upstream", "transactionId"] {
+        assert!(seen.contains_key(key), "{key}");
+    }
+}
