@@ -302,7 +302,8 @@ async fn every_route_obeys_the_role_table(backend: Backend) {
         .with_timezone(&chrono_tz::Asia::Jakarta)
         .date_naive();
     // (method, path, body, needs Idempotency-Key, expected for operator, finance, admin)
-    let routes: Vec<(&str, String, Option<Value>, bool, [u16; 3])> = vec![
+    type Row = (&'static str, String, Option<Value>, bool, [u16; 3]);
+    let routes: Vec<Row> = vec![
         (
             "POST",
             "/v1/bills/AF085713323054/inquiry".into(),

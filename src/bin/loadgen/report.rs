@@ -201,6 +201,9 @@ fn describe(doc: &Value) -> String {
         doc["nginx"].as_str().unwrap_or("not installed"),
         doc["pgbench"].as_str().unwrap_or("not installed"),
     );
+    if doc["kind"] == "soak" {
+        return out;
+    }
     let _ = writeln!(
         out,
         "**Method:** every figure is the median of {} runs; a saturation run measures {} s, a \
