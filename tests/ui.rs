@@ -1,7 +1,7 @@
 //! The finance page in a real browser: a real gateway (SQLite, the built-in simulator as its
 //! upstream) with a few dozen transactions, then `tests/e2e/finance.mjs` drives Debian's
 //! Chromium through it with playwright-core: sign in, search, detail, daily report, CSV download,
-//! load more, sign out. It also writes the README's screenshot, `docs/finance-page.png`.
+//! load more, sign out. With UPDATE_SCREENSHOT=1 it also refreshes `docs/finance-page.png`.
 //!
 //! Needs `node`, `/usr/bin/chromium` and `tests/e2e/node_modules`: `scripts/install-browser-deps`
 //! installs them. Without them this test fails and says so; it never skips.
@@ -237,7 +237,12 @@ async fn finance_staff_search_inspect_report_and_export_in_a_real_browser() {
         .to_string();
     let artifacts = root.join("target/e2e");
     std::fs::create_dir_all(&artifacts).expect("target/e2e");
-    std::fs::create_dir_all(root.join("docs")).expect("docs/");
+    // The README's screenshot is refreshed on request (UPDATE_SCREENSHOT=1), so that a test run
+    // leaves the work tree as it found it.
+    let screenshot = match std::env::var_os("UPDATE_SCREENSHOT") {
+        Some(_) => root.join("docs/finance-page.png"),
+        None => artifacts.join("finance-page.png"),
+    };
 
     let mut command = Command::new("node");
     command
@@ -252,7 +257,7 @@ async fn finance_staff_search_inspect_report_and_export_in_a_real_browser() {
         .env("REPORT_DATE", &report_date)
         .env("TRANSACTION_COUNT", "63")
         .env("CHROMIUM", CHROMIUM)
-        .env("SCREENSHOT", root.join("docs/finance-page.png"))
+        .env("SCREENSHOT", &screenshot)
         .env("ARTIFACTS", &artifacts);
     // The gateway's workers run on their own threads; the reconciler on this one: keep it free.
     let output = actix_rt::task::spawn_blocking(move || command.output())

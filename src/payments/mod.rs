@@ -148,11 +148,15 @@ fn absorb_response(transaction: &mut Transaction, response: &Response) {
     fn non_empty(s: &str) -> Option<String> {
         (!s.is_empty()).then(|| s.to_string())
     }
-    if let Some(amount) = response.nominal_amount() {
-        transaction.amount = Some(amount);
-    }
-    if let Some(fee) = response.admin_fee() {
-        transaction.admin_fee = Some(fee);
+    // A decline echoes zero amounts: a payment keeps the amounts it tried to pay.
+    let success = crate::h2h::ResultCode::parse(&response.result_code).is_success();
+    for (field, value) in [
+        (&mut transaction.amount, response.nominal_amount()),
+        (&mut transaction.admin_fee, response.admin_fee()),
+    ] {
+        if let Some(value) = value.filter(|v| success || (field.is_none() && *v > 0)) {
+            *field = Some(value);
+        }
     }
     if let Some(code) = non_empty(&response.payment_code) {
         transaction.payment_code.get_or_insert(code);

@@ -184,3 +184,17 @@ async fn transport_failures_on_inquiry_and_balance(backend: Backend) {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_unavailable");
 }
+
+both_backends!(a_declined_payment_keeps_the_amount_it_tried_to_pay);
+
+async fn a_declined_payment_keeps_the_amount_it_tried_to_pay(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let declined = app.inquire_and_pay("98051000009", "2042").await;
+    assert_eq!(declined.status, 422);
+    let id = declined.body["error"]["transactionId"].as_str().unwrap();
+    let payment = app.transaction(id).await;
+    assert_eq!(payment.body["status"], "failed");
+    assert_eq!(payment.body["amount"], 150000);
+    assert_eq!(payment.body["adminFee"], 2500);
+    assert_eq!(payment.body["result"]["code"], "051");
+}
