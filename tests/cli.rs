@@ -125,3 +125,48 @@ fn keys_create_prints_the_key_alone_and_list_never_shows_it() {
         "the key's secret is not stored"
     );
 }
+
+#[test]
+fn the_example_configurations_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_mpospay-gateway"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("GATEWAY_UPSTREAM_CLIENT_SECRET", "s")
+        .env("GATEWAY_UPSTREAM_PASSWORD", PASSWORD)
+        .env("GATEWAY_UPSTREAM_KEY", KEY)
+        .arg("--config")
+        .arg(root.join("config/gateway.example.toml"))
+        .args([
+            "sign",
+            "--type",
+            "inquiry",
+            "--product",
+            "2042",
+            "--bill-number",
+            "AF085713323054",
+            "--trx-id",
+            "00000001",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sandbox = Command::new(env!("CARGO_BIN_EXE_mpospay-gateway"))
+        .current_dir(dir.path())
+        .env_clear()
+        .arg("--config")
+        .arg(root.join("config/sandbox.example.toml"))
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        sandbox.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sandbox.stderr)
+    );
+}

@@ -1,0 +1,10 @@
+-- Proposed, batched: 32 inquiries (and their exchanges) in one transaction, as a group-commit
+-- writer in the gateway would write them: one durable commit for 32 answers.
+WITH t AS (
+  INSERT INTO transactions (id, kind, status, client, product, bill_number, trx_id, retrieval, amount, admin_fee, payment_code, info1, info2, sheets, result_code, result_description, advice_attempts, expires_at, created_at, updated_at, completed_at)
+  SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid, 'inquiry', 'succeeded', 'bench-pos', '1501', '8888' || lpad((random() * 999999999)::bigint::text, 9, '0'), lpad(nextval('whatif_trx')::text, 8, '0'), '20261127143025123', 70000, 2500, md5(random()::text), 'Nama : PESERTA 1|Jml Tagihan : Rp. 70.000|', 'BPJS KESEHATAN|##1', 1, '000', 'SUKSES', 0, now() + interval '1 hour', now(), now(), now()
+  FROM generate_series(1, 32)
+  RETURNING id, trx_id
+)
+INSERT INTO exchanges (id, transaction_id, message_type, trx_id, request, response, http_status, outcome, result_code, latency_ms, created_at)
+SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid, t.id, 'inquiry', t.trx_id, '{"type":"inquiry","accountType":"B2B","account":"0000000018","institutionCode":"180309000002","product":"1501","billNumber":"8888000000001","trxId":"00000001","retrieval":"20261127143025123"}', '{"type":"inquiry","service":"responseInquiry","accountType":"B2B","account":"0000000018","institutionCode":"180309000002","product":"1501","billNumber":"8888000000001","resultCode":"000","resultDesc":"SUKSES","nominal":"70000","admin":"2500","trxId":"00000001","retrieval":"20261127143025123","paymentCode":"a22427226377cc867d51ad3f130af08a","info1":"Nama : PESERTA 1|Jml Tagihan : Rp. 70.000|","info2":"BPJS KESEHATAN|##1","info3":"","jmlLembar":"1","saldo":"","signature":"a831070fbe15cf187139a92ad4f35713"}', 200, 'answered', '000', 1, now() FROM t;
