@@ -49,6 +49,9 @@ pub enum Command {
     },
     /// Apply database migrations.
     Migrate,
+    /// Exit 0 if the gateway on the configured listen address is ready (for container health
+    /// checks, where no HTTP client is installed).
+    Healthcheck,
     /// Manage API keys of our clients.
     Keys {
         #[command(subcommand)]
@@ -112,6 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => keys_command(&settings, action).await,
+        Command::Healthcheck => healthcheck(settings.listen),
         Command::Sign {
             message_type,
             product,
@@ -303,6 +307,24 @@ fn sign(
     }
     println!("{signature}");
     Ok(())
+}
+
+fn healthcheck(listen: SocketAddr) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let mut address = listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+    stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    if &head[9..12] == b"200" {
+        Ok(())
+    } else {
+        anyhow::bail!("not ready: {}", String::from_utf8_lossy(&head))
+    }
 }
 
 /// A database URL without any password in it, for messages.
