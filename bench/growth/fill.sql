@@ -27,7 +27,7 @@ SELECT
     'BPJS KESEHATAN|##1',
     NULL,
     1,
-    CASE WHEN kind <> 'inquiry' AND NOT declined THEN 4000000000000000000 - i END,
+    CASE WHEN kind <> 'inquiry' AND NOT declined THEN 900000000000000 - 100000 * i END,
     CASE WHEN declined THEN '063' ELSE '000' END,
     CASE WHEN declined THEN 'Transaksi ditolak biller' ELSE 'SUKSES' END,
     CASE WHEN declined THEN 'biller_declined' END,

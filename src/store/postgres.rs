@@ -87,6 +87,13 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
+/// The most recent succeeded payment's balance (served by `transactions_last_balance_idx`;
+/// `tests/query_plans.rs` checks that it is).
+pub const LAST_BALANCE_SQL: &str = "SELECT balance_after FROM transactions \
+     WHERE status = 'succeeded' AND balance_after IS NOT NULL \
+     AND kind IN ('payment', 'purchase') \
+     ORDER BY completed_at DESC NULLS LAST, id DESC LIMIT 1";
+
 impl PostgresStore {
     /// Connects a pool of at most `max_connections` and applies the migrations (serialised
     /// across processes by sqlx's advisory lock).
@@ -673,14 +680,9 @@ impl Store for PostgresStore {
     }
 
     async fn last_known_balance(&self) -> Result<Option<i64>, StoreError> {
-        let balance: Option<i64> = sqlx::query_scalar(
-            "SELECT balance_after FROM transactions \
-             WHERE status = 'succeeded' AND balance_after IS NOT NULL \
-             AND kind IN ('payment', 'purchase') \
-             ORDER BY completed_at DESC NULLS LAST, id DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        let balance: Option<i64> = sqlx::query_scalar(LAST_BALANCE_SQL)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(balance)
     }
 

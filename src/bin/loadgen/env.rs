@@ -17,8 +17,10 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 
 use crate::http::{self, Connection};
 
-/// The simulator's deposit: large enough that no benchmark runs it dry.
-const DEPOSIT: i64 = 4_000_000_000_000_000_000;
+/// The simulator's deposit: large enough that no benchmark runs it dry, and at most 15 digits,
+/// the longest `saldo` the gateway reads as a balance (with a longer one it would skip its
+/// balance-drift check, and measure less than it does in production).
+const DEPOSIT: i64 = 900_000_000_000_000;
 
 /// The simulator, in this process, with `latency` added to every answer.
 pub async fn start_simulator(latency: Duration) -> anyhow::Result<SandboxHandle> {
@@ -100,6 +102,25 @@ impl Postgres {
         }
     }
 
+    /// Drops every database this process made (left behind by an error path).
+    pub async fn drop_own_databases(&self) {
+        let pattern = format!("bench\\_%\\_{}\\_%", std::process::id());
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                .bind(pattern)
+                .fetch_all(&self.admin)
+                .await
+                .unwrap_or_default();
+        for name in names {
+            self.drop_database(&name).await;
+        }
+    }
+
+    /// The admin connection pool (for samplers running beside a load).
+    pub fn admin(&self) -> PgPool {
+        self.admin.clone()
+    }
+
     /// Per-database counters: transactions committed, rows inserted and updated.
     pub async fn counters(&self, database: &str) -> anyhow::Result<DbCounters> {
         let row = sqlx::query(
@@ -146,6 +167,21 @@ impl Postgres {
         pool.close().await;
         Ok(())
     }
+}
+
+/// What the active backends of `database` are doing now: wait event (or `CPU` when running)
+/// and the start of their statement.
+pub async fn activity(pool: &PgPool, database: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || ' · ' \
+         || left(regexp_replace(query, '\\s+', ' ', 'g'), 44) \
+         FROM pg_stat_activity \
+         WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default()
 }
 
 /// Counters of one database (`pg_stat_database`).
@@ -310,6 +346,16 @@ impl Gateway {
     }
 }
 
+impl Drop for Gateway {
+    /// A gateway left running by an error path is killed, never left behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Resident set size of a process, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -330,7 +376,8 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// CPU seconds used so far by: the given gateway processes, every `postgres` process, this
+/// CPU seconds used so far by: the given server processes (gateways or nginx; `gateway`),
+/// every `postgres` process, this
 /// process (load generator and simulator), and the whole machine (to tell how busy it was
 /// with anything else).
 #[derive(Debug, Clone, Copy, Default)]
@@ -412,6 +459,7 @@ impl CpuSnapshot {
 pub struct Nginx {
     prefix: PathBuf,
     pub port: u16,
+    stopped: bool,
 }
 
 /// The nginx version, if nginx is installed.
@@ -451,7 +499,11 @@ impl Nginx {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        let nginx = Self { prefix, port };
+        let nginx = Self {
+            prefix,
+            port,
+            stopped: false,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpListener::bind(loopback(port)).is_ok() {
             if Instant::now() > deadline {
@@ -466,22 +518,53 @@ impl Nginx {
         loopback(self.port)
     }
 
-    pub async fn stop(self) {
-        let conf = self.prefix.join("nginx.conf");
+    /// The nginx processes (master and workers) on the machine: the harness's own.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) else {
+                    continue;
+                };
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.trim() == "nginx" {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
+    }
+
+    pub async fn stop(mut self) {
+        self.quit();
         let pid_file = self.prefix.join("logs/nginx.pid");
-        let _ = Command::new("nginx")
-            .arg("-p")
-            .arg(&self.prefix)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-e")
-            .arg(self.prefix.join("logs/error.log"))
-            .args(["-s", "quit"])
-            .output();
         let deadline = Instant::now() + Duration::from_secs(10);
         while pid_file.exists() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// `nginx -s quit` (graceful), once.
+    fn quit(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let _ = Command::new("nginx")
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg("-c")
+            .arg(self.prefix.join("nginx.conf"))
+            .arg("-e")
+            .arg(self.prefix.join("logs/error.log"))
+            .args(["-s", "quit"])
+            .output();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.quit();
     }
 }
 

@@ -237,11 +237,12 @@ pub fn comparison_markdown(doc: &Value) -> String {
     out.push_str(
         "## Results\n\nLatencies in ms per operation (a payment flow is an inquiry then its \
          payment); ops/s counts operations completed without error. CPU is µs per operation, \
-         warm-up included: the gateway process, all Postgres processes (the whole server), and \
-         the harness process (load generator and simulator).\n\n\
+         warm-up included: the server (the gateway process, or nginx's processes), all \
+         Postgres processes (the whole server), and the harness process (load generator and \
+         simulator).\n\n\
          Last column: cores busy with anything else on the machine during the run (other \
          users' work: noise).\n\n\
-         | scenario | mode | target | conns | ops/s | p50 | p90 | p99 | p99.9 | errors | gateway RSS MiB | CPU gateway / Postgres / harness | other cores |\n\
+         | scenario | mode | target | conns | ops/s | p50 | p90 | p99 | p99.9 | errors | gateway RSS MiB | CPU server / Postgres / harness | other cores |\n\
          | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n",
     );
     let empty = Vec::new();
@@ -263,7 +264,7 @@ pub fn comparison_markdown(doc: &Value) -> String {
             dash(&m["p999_ms"], 2),
             num(&m["errors"], 0),
             num(&m["rss_max_mib"], 1),
-            num(&m["cpu_gateway_us_per_op"], 0),
+            num(&m["cpu_server_us_per_op"], 0),
             dash(&m["cpu_postgres_us_per_op"], 0),
             dash(&m["cpu_harness_us_per_op"], 0),
             dash(&m["other_cpu_cores"], 2),
@@ -326,6 +327,32 @@ pub fn comparison_markdown(doc: &Value) -> String {
                 num(&w["rows_inserted_per_op"], 2),
                 num(&w["rows_updated_per_op"], 2),
             );
+        }
+    }
+    out.push_str(
+        "\n## What the database was doing (Postgres backends of the block, sampled every 50 ms \
+         during the measured gateway runs)\n\n\
+         Average number of backends in each state: `CPU` is running; `Lock:transactionid` and \
+         `Lock:tuple` wait for a row another transaction holds; `LWLock:WALWrite` and \
+         `IO:WALSync` wait for a commit to be flushed; `Client:ClientRead` waits for the \
+         gateway.\n",
+    );
+    if let Some(work) = doc["db_work"].as_object() {
+        for (block, w) in work {
+            let _ = writeln!(
+                out,
+                "\n**{block}** ({} active backends on average, {} samples):\n",
+                num(&w["active_backends"], 1),
+                num(&w["wait_samples"], 0)
+            );
+            for wait in w["waits"].as_array().unwrap_or(&empty) {
+                let _ = writeln!(
+                    out,
+                    "- {} `{}`",
+                    num(&wait["backends"], 2),
+                    wait["what"].as_str().unwrap_or("")
+                );
+            }
         }
     }
     notes(&mut out, doc);

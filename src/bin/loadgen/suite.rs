@@ -2,6 +2,7 @@
 //! (`--soak`): what is started, in which order, and what is measured.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -132,7 +133,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&ctx.args.out)?;
     let comparison = !(ctx.args.growth || ctx.args.soak) || ctx.args.all;
-    let result = async {
+    let body = async {
         if comparison {
             let doc = comparison_suite(&mut ctx).await?;
             write(&ctx, "latest", &doc, report::comparison_markdown(&doc))?;
@@ -148,8 +149,14 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             write(&ctx, "soak-latest", &doc, report::soak_markdown(&doc))?;
         }
         anyhow::Ok(())
-    }
-    .await;
+    };
+    // On Ctrl-C the body is dropped, which stops what it started (gateways, nginx, simulator);
+    // the databases are dropped below either way.
+    let result = tokio::select! {
+        result = body => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    ctx.pg.drop_own_databases().await;
     let _ = std::fs::remove_dir_all(&tmp);
     result
 }
@@ -225,6 +232,9 @@ struct World {
     /// Operations the gateways completed in this block (warm-ups included).
     gateway_ops: u64,
     counters_before: DbCounters,
+    /// Sampled Postgres backend activity during the measured gateway runs.
+    waits: HashMap<String, u64>,
+    wait_samples: u64,
 }
 
 impl World {
@@ -259,6 +269,8 @@ impl World {
             gateways: Vec::new(),
             gateway_ops: 0,
             counters_before: DbCounters::default(),
+            waits: HashMap::new(),
+            wait_samples: 0,
         };
         if let Err(error) = world.open(ctx, processes).await {
             world.close(ctx).await;
@@ -310,11 +322,22 @@ impl World {
             if let Ok(after) = ctx.pg.counters(&self.database).await {
                 if self.gateway_ops > 0 {
                     let per = |a: i64, b: i64| (a - b) as f64 / self.gateway_ops as f64;
+                    let mut waits: Vec<(&String, &u64)> = self.waits.iter().collect();
+                    waits.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                    let samples = self.wait_samples.max(1) as f64;
+                    let waits: Vec<Value> = waits
+                        .iter()
+                        .take(12)
+                        .map(|(what, n)| json!({"what": what, "backends": **n as f64 / samples}))
+                        .collect();
                     work = Some(json!({
                         "ops": self.gateway_ops,
                         "commits_per_op": per(after.commits, self.counters_before.commits),
                         "rows_inserted_per_op": per(after.inserted, self.counters_before.inserted),
                         "rows_updated_per_op": per(after.updated, self.counters_before.updated),
+                        "wait_samples": self.wait_samples,
+                        "active_backends": self.waits.values().sum::<u64>() as f64 / samples,
+                        "waits": waits,
                     }));
                 }
             }
@@ -342,13 +365,21 @@ fn plan(ctx: &Ctx, scenario: Scenario, mode: Mode) -> Plan {
 }
 
 /// Runs `plan` once, sampling the gateways' RSS and everyone's CPU time.
-async fn measure(target: Rc<Target>, plan: &Plan, pids: &[u32], tag: &str) -> (RunResult, Value) {
+/// `pids`: the server's processes (gateways, or nginx), for CPU time; `rss`: sample their
+/// resident size too.
+async fn measure(
+    target: Rc<Target>,
+    plan: &Plan,
+    pids: &[u32],
+    rss: bool,
+    tag: &str,
+) -> (RunResult, Value) {
     let samples: Rc<RefCell<Vec<u64>>> = Rc::new(RefCell::new(Vec::new()));
     let done = Rc::new(std::cell::Cell::new(false));
     let sampler = {
         let samples = samples.clone();
         let done = done.clone();
-        let pids = pids.to_vec();
+        let pids = if rss { pids.to_vec() } else { Vec::new() };
         actix_rt::spawn(async move {
             while !done.get() && !pids.is_empty() {
                 let total: u64 = pids.iter().filter_map(|pid| env::rss_kib(*pid)).sum();
@@ -373,10 +404,12 @@ async fn measure(target: Rc<Target>, plan: &Plan, pids: &[u32], tag: &str) -> (R
         }
     };
     if let Some(map) = json.as_object_mut() {
-        if !pids.is_empty() {
+        if rss {
             let max = samples.borrow().iter().copied().max().unwrap_or(0);
             map.insert("rss_max_mib".into(), json!(max as f64 / 1024.0));
-            map.insert("cpu_gateway_us_per_op".into(), json!(per_op(cpu.gateway)));
+        }
+        if !pids.is_empty() {
+            map.insert("cpu_server_us_per_op".into(), json!(per_op(cpu.gateway)));
         }
         map.insert("cpu_postgres_us_per_op".into(), json!(per_op(cpu.postgres)));
         map.insert("cpu_harness_us_per_op".into(), json!(per_op(cpu.harness)));
@@ -405,9 +438,37 @@ fn series(ctx: &Ctx, key: &str, target: &str, scenario: Scenario, mode: Mode) ->
     )
 }
 
-/// A run on the gateways of `world`, recorded in `series`.
-async fn gateway_run(world: &mut World, plan: &Plan, series: &mut Series, tag: &str) {
-    let (result, json) = measure(world.target(), plan, &world.pids(), tag).await;
+/// A run on the gateways of `world`, recorded in `series`. On Postgres, the block's backends
+/// are sampled every 50 ms meanwhile (`pg_stat_activity`): what the database waits on.
+async fn gateway_run(ctx: &Ctx, world: &mut World, plan: &Plan, series: &mut Series, tag: &str) {
+    let done = Rc::new(std::cell::Cell::new(false));
+    let sampler = (world.backend == Backend::Postgres).then(|| {
+        let pool = ctx.pg.admin();
+        let database = world.database.clone();
+        let done = done.clone();
+        actix_rt::spawn(async move {
+            let mut counts: HashMap<String, u64> = HashMap::new();
+            let mut samples = 0;
+            while !done.get() {
+                for what in env::activity(&pool, &database).await {
+                    *counts.entry(what).or_default() += 1;
+                }
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (samples, counts)
+        })
+    });
+    let (result, json) = measure(world.target(), plan, &world.pids(), true, tag).await;
+    done.set(true);
+    if let Some(sampler) = sampler {
+        if let Ok((samples, counts)) = sampler.await {
+            world.wait_samples += samples;
+            for (what, n) in counts {
+                *world.waits.entry(what).or_default() += n;
+            }
+        }
+    }
     world.gateway_ops += result.all_ops;
     series.push(json);
 }
@@ -459,8 +520,8 @@ async fn comparison_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
     );
     let p = plan(ctx, Scenario::Inquiry, rate);
     for r in 0..repeats {
-        gateway_run(&mut world, &p, &mut gw, &format!("rate{r}")).await;
-        direct.push(measure(world.direct(), &p, &[], "d").await.1);
+        gateway_run(ctx, &mut world, &p, &mut gw, &format!("rate{r}")).await;
+        direct.push(measure(world.direct(), &p, &[], false, "d").await.1);
     }
     work.insert("inquiry".into(), json!(world.close(ctx).await));
     all.extend([gw, direct]);
@@ -506,14 +567,14 @@ async fn comparison_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
     );
     let p = plan(ctx, Scenario::Inquiry, sat);
     for r in 0..repeats {
-        gateway_run(&mut world, &p, &mut gw, &format!("inq{r}")).await;
-        direct.push(measure(world.direct(), &p, &[], "d").await.1);
+        gateway_run(ctx, &mut world, &p, &mut gw, &format!("inq{r}")).await;
+        direct.push(measure(world.direct(), &p, &[], false, "d").await.1);
         if let Some(nginx) = &nginx {
             let target = Rc::new(Target::Direct {
                 addr: nginx.addr(),
                 signer: Signer::new(world.simulator.sandbox().config()),
             });
-            proxied.push(measure(target, &p, &[], "n").await.1);
+            proxied.push(measure(target, &p, &nginx.pids(), false, "n").await.1);
         }
     }
     if let Some(nginx) = nginx {
@@ -564,8 +625,8 @@ async fn comparison_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
     let p = plan(ctx, Scenario::Flow, sat);
     let script = ctx.args.bench_dir.join("pgbench/insert.sql");
     for r in 0..repeats {
-        gateway_run(&mut world, &p, &mut gw, &format!("flow{r}")).await;
-        direct.push(measure(world.direct(), &p, &[], "d").await.1);
+        gateway_run(ctx, &mut world, &p, &mut gw, &format!("flow{r}")).await;
+        direct.push(measure(world.direct(), &p, &[], false, "d").await.1);
         if let Some(db) = &pgbench_db {
             let seconds = ctx.args.duration.ceil() as u64;
             match env::pgbench(&ctx.pg, db, &script, pgbench_clients(ctx), seconds).await {
@@ -596,7 +657,7 @@ async fn comparison_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
     );
     let p = plan(ctx, Scenario::Mix, sat);
     for r in 0..repeats {
-        gateway_run(&mut world, &p, &mut gw, &format!("mix{r}")).await;
+        gateway_run(ctx, &mut world, &p, &mut gw, &format!("mix{r}")).await;
     }
     work.insert("mix".into(), json!(world.close(ctx).await));
     all.push(gw);
@@ -622,8 +683,8 @@ async fn comparison_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
     let pi = plan(ctx, Scenario::Inquiry, sat);
     let pf = plan(ctx, Scenario::Flow, sat);
     for r in 0..repeats {
-        gateway_run(&mut world, &pi, &mut inq, &format!("sqi{r}")).await;
-        gateway_run(&mut world, &pf, &mut flow, &format!("sqf{r}")).await;
+        gateway_run(ctx, &mut world, &pi, &mut inq, &format!("sqi{r}")).await;
+        gateway_run(ctx, &mut world, &pf, &mut flow, &format!("sqf{r}")).await;
     }
     world.close(ctx).await;
     all.extend([inq, flow]);
@@ -830,8 +891,22 @@ async fn growth_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
         let pi = plan(ctx, Scenario::Inquiry, Mode::Saturation);
         let pf = plan(ctx, Scenario::Flow, Mode::Saturation);
         for r in 0..repeats {
-            gateway_run(&mut world, &pi, &mut inq, &format!("pi{processes}-{r}")).await;
-            gateway_run(&mut world, &pf, &mut flow, &format!("pf{processes}-{r}")).await;
+            gateway_run(
+                ctx,
+                &mut world,
+                &pi,
+                &mut inq,
+                &format!("pi{processes}-{r}"),
+            )
+            .await;
+            gateway_run(
+                ctx,
+                &mut world,
+                &pf,
+                &mut flow,
+                &format!("pf{processes}-{r}"),
+            )
+            .await;
         }
         world.close(ctx).await;
         scaling.push(
@@ -872,7 +947,8 @@ async fn soak_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
             warmup: Duration::ZERO,
             duration: Duration::from_secs(10),
         };
-        let (result, json) = measure(world.target(), &plan, &[pid], &format!("soak{slice}")).await;
+        let (result, json) =
+            measure(world.target(), &plan, &[pid], true, &format!("soak{slice}")).await;
         world.gateway_ops += result.all_ops;
         points.push(json!({
             "t_s": started.elapsed().as_secs_f64(),
