@@ -50,12 +50,45 @@ async fn admin_connection() -> PgConnection {
 pub async fn fresh_postgres_url() -> String {
     let name = format!("test_{}", uuid::Uuid::now_v7().simple());
     let mut admin = admin_connection().await;
+    drop_stale_databases(&mut admin).await;
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&mut admin)
         .await
         .unwrap_or_else(|error| panic!("creating the test database {name}: {error}"));
     let _ = admin.close().await;
     with_database(&admin_url(), &name)
+}
+
+/// Test databases left by earlier runs (a test that panicked, a suite that keeps its database
+/// for a restart) are dropped once they are over an hour old: their names are UUIDv7s, which
+/// carry their creation time. Once per test process, best effort.
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let Ok(names) = sqlx::query_scalar::<_, String>(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    else {
+        return;
+    };
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for name in names {
+        let created = uuid::Uuid::parse_str(&name["test_".len()..])
+            .ok()
+            .and_then(|id| id.get_timestamp())
+            .map(|ts| {
+                let (secs, nanos) = ts.to_unix();
+                std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos)
+            });
+        if created.is_some_and(|created| created < hour_ago) {
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let _ = sqlx::query(AssertSqlSafe(sql)).execute(&mut *admin).await;
+        }
+    }
 }
 
 /// Drops a database made by [`fresh_postgres_url`] (closing any connection still open to
