@@ -124,13 +124,11 @@ impl PostgresStore {
     /// Sets the trxId counter so that the next allocation returns the number after `last`
     /// (`0` starts again at 00000001). For tests and operators.
     pub async fn set_trx_counter(&self, last: u32) -> Result<(), StoreError> {
-        let result = sqlx::query("UPDATE trx_counter SET last_value = $1 WHERE id = 1")
+        // `is_called = false` with 1 makes the next value 1 (a fresh counter).
+        sqlx::query("SELECT setval('trx_id_seq', GREATEST($1, 1), $1 > 0)")
             .bind(i64::from(last))
             .execute(&self.pool)
             .await?;
-        if result.rows_affected() != 1 {
-            return Err(anyhow::anyhow!("the trx_counter row is missing").into());
-        }
         Ok(())
     }
 
@@ -293,18 +291,14 @@ impl Store for PostgresStore {
     }
 
     async fn allocate_trx_id(&self) -> Result<TrxId, StoreError> {
-        let value: i64 = sqlx::query_scalar(
-            "UPDATE trx_counter \
-             SET last_value = CASE WHEN last_value >= 99999999 THEN 1 ELSE last_value + 1 END \
-             WHERE id = 1 RETURNING last_value",
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the trx_counter row is missing"))?;
+        // A sequence: unique across connections and processes, no row lock (migration 0004).
+        let value: i64 = sqlx::query_scalar("SELECT nextval('trx_id_seq')")
+            .fetch_one(&self.pool)
+            .await?;
         u32::try_from(value)
             .ok()
             .and_then(TrxId::new)
-            .ok_or_else(|| anyhow::anyhow!("trx_counter holds {value}, not a trxId").into())
+            .ok_or_else(|| anyhow::anyhow!("trx_id_seq gave {value}, not a trxId").into())
     }
 
     async fn insert_transaction(&self, t: &Transaction) -> Result<(), StoreError> {
