@@ -701,11 +701,14 @@ impl Store for SqliteStore {
     }
 
     async fn last_known_balance(&self) -> Result<Option<i64>, StoreError> {
+        // SQLite's planner, without statistics, prefers the status index and sorts every
+        // succeeded row; the partial index of migration 0003 reads just the newest one.
+        // (NULLs already sort last in a descending SQLite index.)
         let balance: Option<i64> = sqlx::query_scalar(
-            "SELECT balance_after FROM transactions \
+            "SELECT balance_after FROM transactions INDEXED BY transactions_last_balance_idx \
              WHERE status = 'succeeded' AND balance_after IS NOT NULL \
              AND kind IN ('payment', 'purchase') \
-             ORDER BY completed_at DESC NULLS LAST, id DESC LIMIT 1",
+             ORDER BY completed_at DESC, id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;
