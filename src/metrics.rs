@@ -35,6 +35,9 @@ const UPSTREAM_BUCKETS: &[f64] = &[
     0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
 ];
 
+/// Group-commit batch size buckets (writes per database transaction).
+const WRITE_BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// Every metric the process keeps.
 pub struct Metrics {
     registry: Registry,
@@ -44,6 +47,7 @@ pub struct Metrics {
     advice_attempts: IntCounterVec,
     idempotent_replays: IntCounter,
     rate_limited: IntCounter,
+    write_batch: prometheus::Histogram,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -95,6 +99,14 @@ impl Metrics {
             "Requests refused with 429 because their client was over its rate limit",
         )
         .expect("valid metric");
+        let write_batch = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "gateway_db_write_batch_size",
+                "Writes committed together by the group committer, per database transaction",
+            )
+            .buckets(WRITE_BATCH_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -102,6 +114,7 @@ impl Metrics {
             Box::new(advice_attempts.clone()),
             Box::new(idempotent_replays.clone()),
             Box::new(rate_limited.clone()),
+            Box::new(write_batch.clone()),
         ] {
             registry
                 .register(collector)
@@ -115,6 +128,7 @@ impl Metrics {
             advice_attempts,
             idempotent_replays,
             rate_limited,
+            write_batch,
         }
     }
 }
@@ -192,6 +206,11 @@ pub fn record_advice(verdict: &AdviceVerdict) {
         AdviceVerdict::AskAgain(_) => "unresolved",
     };
     metrics().advice_attempts.with_label_values(&[result]).inc();
+}
+
+/// One group commit of `size` writes.
+pub fn observe_write_batch(size: usize) {
+    metrics().write_batch.observe(size as f64);
 }
 
 /// A payment or purchase repeat answered from its Idempotency-Key.

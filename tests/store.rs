@@ -185,6 +185,9 @@ both_backends!(
     stale_sending_lists_old_sending_rows_oldest_first,
     search_filters_and_pages_newest_first,
     exchanges_are_listed_oldest_first,
+    concurrent_inquiries_and_exchanges_are_all_committed,
+    a_payment_and_its_key_link_commit_together_or_not_at_all,
+    concurrent_key_answers_are_all_stored,
     last_known_balance_is_from_the_latest_succeeded_money_move,
     transactions_are_counted_by_status,
     warnings_are_recorded,
@@ -1361,5 +1364,126 @@ async fn sqlite_in_memory_urls_work() {
         store.insert_transaction(&t).await.unwrap();
         assert_eq!(store.allocate_trx_id().await.unwrap().value(), 1);
         assert_eq!(store.get_transaction(t.id).await.unwrap(), Some(t));
+    }
+}
+
+async fn concurrent_inquiries_and_exchanges_are_all_committed(db: &TestDb) {
+    let store = db.open().await.shared();
+    // 200 writers at once: the group committer batches them; every one must be durable and
+    // complete when its call returns.
+    let writes = (0..200).map(|n| {
+        let store = store.clone();
+        async move {
+            let mut inq = inquiry("shop", ms(n));
+            inq.trx_id = format!("{:08}", n + 1);
+            inq.amount = Some(1_000 + n);
+            let ex = exchange(Some(inq.id), ms(n), "inquiry");
+            store.record_inquiry(&inq, &ex).await.unwrap();
+            // An exchange of a stored transaction, written on its own.
+            let advice = exchange(Some(inq.id), ms(n + 1), "advice");
+            store.record_exchange(&advice).await.unwrap();
+            (inq, ex, advice)
+        }
+    });
+    let written = futures_util::future::join_all(writes).await;
+    let reopened = db.open().await.shared();
+    for (inq, ex, advice) in &written {
+        assert_eq!(
+            reopened.get_transaction(inq.id).await.unwrap().as_ref(),
+            Some(inq),
+            "the inquiry row is stored whole"
+        );
+        assert_eq!(
+            reopened.list_exchanges(inq.id).await.unwrap(),
+            vec![ex.clone(), advice.clone()]
+        );
+    }
+}
+
+async fn a_payment_and_its_key_link_commit_together_or_not_at_all(db: &TestDb) {
+    let store = db.open().await.shared();
+    let inq = inquiry("shop", ms(0));
+    store.insert_transaction(&inq).await.unwrap();
+    let now = ms(1);
+    for key in ["k-1", "k-2"] {
+        assert_eq!(
+            store
+                .claim_idempotency_key("shop", key, "hash", now)
+                .await
+                .unwrap(),
+            KeyClaim::Claimed
+        );
+    }
+    let first = payment(inq.id, ms(2));
+    store
+        .insert_transaction_for_key(&first, "shop", "k-1")
+        .await
+        .unwrap();
+    let held = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            match store
+                .claim_idempotency_key("shop", key, "hash", now)
+                .await
+                .unwrap()
+            {
+                KeyClaim::Existing(record) => record.transaction_id,
+                KeyClaim::Claimed => panic!("key {key} was not held"),
+            }
+        }
+    };
+    assert_eq!(held("k-1").await, Some(first.id));
+
+    // A second live payment of the inquiry is refused, and its key stays unlinked.
+    let second = payment(inq.id, ms(3));
+    match store.insert_transaction_for_key(&second, "shop", "k-2").await {
+        Err(StoreError::AlreadyPaid(existing)) => assert_eq!(existing, first.id),
+        other => panic!("expected AlreadyPaid, got {other:?}"),
+    }
+    assert_eq!(held("k-2").await, None, "the refused payment left no link");
+    assert_eq!(store.get_transaction(second.id).await.unwrap(), None);
+
+    // A key that is not held: nothing is inserted.
+    let third = payment(Uuid::now_v7(), ms(4));
+    assert!(store
+        .insert_transaction_for_key(&third, "shop", "never-claimed")
+        .await
+        .is_err());
+    assert_eq!(store.get_transaction(third.id).await.unwrap(), None);
+}
+
+async fn concurrent_key_answers_are_all_stored(db: &TestDb) {
+    let store = db.open().await.shared();
+    let now = ms(0);
+    let keys: Vec<String> = (0..100).map(|n| format!("order-{n}")).collect();
+    for key in &keys {
+        store
+            .claim_idempotency_key("shop", key, "hash", now)
+            .await
+            .unwrap();
+    }
+    let answers = keys.iter().enumerate().map(|(n, key)| {
+        let store = store.clone();
+        async move {
+            let body = format!(r#"{{"n":{n}}}"#);
+            store
+                .complete_idempotency_key("shop", key, 200 + n as i32, &body)
+                .await
+                .unwrap();
+        }
+    });
+    futures_util::future::join_all(answers).await;
+    for (n, key) in keys.iter().enumerate() {
+        match store
+            .claim_idempotency_key("shop", key, "hash", now)
+            .await
+            .unwrap()
+        {
+            KeyClaim::Existing(record) => {
+                assert_eq!(record.response_status, Some(200 + n as i32));
+                assert_eq!(record.response_body, Some(format!(r#"{{"n":{n}}}"#)));
+            }
+            KeyClaim::Claimed => panic!("key {key} lost"),
+        }
     }
 }

@@ -10,7 +10,8 @@ use super::outcome::{judge, Verdict};
 use super::{absorb_response, Caller, Payments};
 
 impl Payments {
-    /// Sends an inquiry and records it. A succeeded inquiry can be paid until `expires_at`.
+    /// Sends an inquiry and records it with its exchange. A succeeded inquiry can be paid until
+    /// `expires_at`.
     #[tracing::instrument(skip_all, fields(bill = %bill_number, product = %product))]
     pub async fn inquire(
         &self,
@@ -31,10 +32,11 @@ impl Payments {
             now,
         );
         inquiry.request_id = caller.request_id.clone();
-        self.store.insert_transaction(&inquiry).await?;
 
-        let exchange = self
-            .send_and_record(
+        // An inquiry moves no money: it is written once, final, with its exchange, after the
+        // answer (a crash before that loses only a harmless bill lookup).
+        let (exchange, record) = self
+            .send(
                 Draft {
                     message_type: MessageType::Inquiry,
                     product: inquiry.product.clone(),
@@ -45,7 +47,7 @@ impl Payments {
                 Some(inquiry.id),
                 caller.request_id.as_deref(),
             )
-            .await?;
+            .await;
         if let Some(response) = exchange.outcome.response() {
             absorb_response(&mut inquiry, response);
         }
@@ -71,9 +73,7 @@ impl Payments {
             }
             Verdict::Unknown(_) => unreachable!("an inquiry outcome is never unknown"),
         };
-        self.store
-            .update_transaction(&inquiry, TransactionStatus::Sending)
-            .await?;
+        self.store.record_inquiry(&inquiry, &record).await?;
         match failure {
             None => Ok(inquiry),
             Some(failure) => Err(PaymentError::Upstream {

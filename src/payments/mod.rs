@@ -92,6 +92,18 @@ impl Payments {
         transaction_id: Option<Uuid>,
         request_id: Option<&str>,
     ) -> Result<Exchange, PaymentError> {
+        let (exchange, record) = self.send(draft, transaction_id, request_id).await;
+        self.store.record_exchange(&record).await?;
+        Ok(exchange)
+    }
+
+    /// Signs and sends one message; returns what came of it and the record to store.
+    async fn send(
+        &self,
+        draft: Draft,
+        transaction_id: Option<Uuid>,
+        request_id: Option<&str>,
+    ) -> (Exchange, ExchangeRecord) {
         let request = self.upstream.credentials().build_request(draft, self.now());
         let message_type = request.message_type;
         let exchange = self.upstream.send(request).await;
@@ -126,8 +138,7 @@ impl Payments {
             request_id: request_id.map(str::to_string),
             created_at: self.now(),
         };
-        self.store.record_exchange(&record).await?;
-        Ok(exchange)
+        (exchange, record)
     }
 
     async fn next_trx_id(&self) -> Result<TrxId, PaymentError> {

@@ -1,8 +1,8 @@
 //! Payment of an inquired bill, and prepaid purchase: the money-moving use cases.
 //!
 //! The order of effects is what makes them safe (Stripe's "atomic phases"):
-//! 1. the Idempotency-Key is linked to the new transaction id,
-//! 2. the transaction is committed in `sending` with its trxId,
+//! 1–2. the transaction is committed in `sending` with its trxId, and the Idempotency-Key is
+//!    linked to it in the same database transaction,
 //! 3. the message is sent (no database transaction open),
 //! 4. the answer is committed: `succeeded`, `failed`, or `pending` when the outcome is unknown.
 //!
@@ -159,7 +159,7 @@ impl Payments {
         self.settle(purchase, &exchange).await
     }
 
-    /// Steps 1 and 2: link the key, then commit the intent in `sending`.
+    /// Steps 1 and 2: commit the intent in `sending`, linked to its key (one commit).
     async fn begin(
         &self,
         transaction: &Transaction,
@@ -167,9 +167,8 @@ impl Payments {
         key: &IdempotencyKey,
     ) -> Result<(), PaymentError> {
         self.store
-            .attach_idempotency_transaction(&caller.client, key.as_str(), transaction.id)
+            .insert_transaction_for_key(transaction, &caller.client, key.as_str())
             .await?;
-        self.store.insert_transaction(transaction).await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! implement it, [`postgres::PostgresStore`] (production, shared by several gateway processes) and
 //! [`sqlite::SqliteStore`] (the embedded default). They share one test suite (`tests/store.rs`).
 
+mod group_commit;
 pub mod postgres;
 pub mod sqlite;
 
@@ -26,18 +27,50 @@ pub enum StoreError {
     Conflict,
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The database stores nothing more: its disk is full, or it is read-only (reads may
+    /// still work). Carries the reason in words for the client.
+    #[error("the database {0}")]
+    NotWritable(&'static str, #[source] sqlx::Error),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
+        if let Some(reason) = not_writable(&error) {
+            return StoreError::NotWritable(reason, error);
+        }
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(error)
             }
             other => StoreError::Unexpected(anyhow::Error::new(other)),
         }
+    }
+}
+
+/// Why the database refuses writes, if `error` says so: SQLite's `SQLITE_FULL` and
+/// `SQLITE_READONLY` (extended codes carry the primary one in their low byte), Postgres's
+/// `disk_full` and `read_only_sql_transaction`.
+fn not_writable(error: &sqlx::Error) -> Option<&'static str> {
+    const FULL: &str = "is full (no space left on its disk)";
+    const READ_ONLY: &str = "is read-only";
+    let database = error.as_database_error()?;
+    let code = database.code()?;
+    if database
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        return match code.as_ref() {
+            "53100" => Some(FULL),
+            "25006" => Some(READ_ONLY),
+            _ => None,
+        };
+    }
+    match code.parse::<i32>().ok()? & 0xff {
+        13 => Some(FULL),
+        8 => Some(READ_ONLY),
+        _ => None,
     }
 }
 
@@ -132,13 +165,23 @@ pub trait Store: Send + Sync + 'static {
     async fn check_ready(&self) -> Result<(), StoreError>;
 
     /// The next trxId, committed before it is returned: unique across concurrent callers and
-    /// across processes sharing the database; wraps from 99999999 to 00000001.
+    /// across processes sharing the database; wraps from 99999999 to 00000001. Adapters take
+    /// them in blocks, so a process that stops leaves a gap (never a repeat).
     async fn allocate_trx_id(&self) -> Result<TrxId, StoreError>;
 
     /// Commits a new transaction (normally in status `sending`). A payment whose `inquiry_id`
     /// already has a payment that is not `failed` gives [`StoreError::AlreadyPaid`]; this is
     /// enforced by a unique index, not only by a check.
     async fn insert_transaction(&self, transaction: &Transaction) -> Result<(), StoreError>;
+
+    /// Like [`Store::insert_transaction`], and links the held Idempotency-Key `key` of `client`
+    /// to the new transaction in the same database transaction (one commit; both or neither).
+    async fn insert_transaction_for_key(
+        &self,
+        transaction: &Transaction,
+        client: &str,
+        key: &str,
+    ) -> Result<(), StoreError>;
 
     /// Writes every mutable field of `transaction` (status, amounts, upstream fields, advice
     /// schedule, review reason, timestamps) if the stored row is still in `expected` status.
@@ -168,8 +211,18 @@ pub trait Store: Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> Result<Vec<ReportRow>, StoreError>;
 
-    /// Records one upstream exchange.
+    /// Records one upstream exchange (committed together with concurrent writes: see
+    /// `group_commit`).
     async fn record_exchange(&self, exchange: &ExchangeRecord) -> Result<(), StoreError>;
+
+    /// Commits a finished inquiry (its final status) and its exchange together, in one
+    /// database transaction shared with concurrent writes. An inquiry moves no money, so it is
+    /// written once, after its answer, instead of as `sending` and again.
+    async fn record_inquiry(
+        &self,
+        inquiry: &Transaction,
+        exchange: &ExchangeRecord,
+    ) -> Result<(), StoreError>;
 
     /// The exchanges of one transaction, oldest first.
     async fn list_exchanges(&self, transaction_id: Uuid)

@@ -1,8 +1,12 @@
 //! The Postgres adapter: production storage, shared by several gateway processes.
 //!
 //! Every method is one autocommitted statement (plus a read-only follow-up where a conflict
-//! has to be explained), so no transaction is ever held across an await on the network.
+//! has to be explained), so no transaction is ever held across an await on the network. The
+//! exception is the group committer ([`super::group_commit`]): finished inquiries and exchanges
+//! are inserted many at a time, with multi-row statements in one transaction. trxIds come from
+//! the sequence in blocks of [`TRX_ID_BLOCK`], handed out from memory.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,9 +19,12 @@ use sqlx::postgres::types::Oid;
 use sqlx::postgres::{
     PgArgumentBuffer, PgPoolOptions, PgRow, PgTypeInfo, PgValueFormat, PgValueRef,
 };
+use sqlx::query_builder::Separated;
 use sqlx::{Decode, Encode, PgPool, Postgres, QueryBuilder, Row, Type};
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use super::group_commit::{GroupCommit, KeyAnswer, Write};
 use super::{
     ExchangeRecord, IdempotencyRecord, KeyClaim, ReportRow, Store, StoreError, TransactionFilter,
     WarningRecord,
@@ -85,7 +92,14 @@ fn pg_uuid(id: Option<Uuid>) -> Option<PgUuid> {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    writer: GroupCommit,
+    /// trxIds taken from the sequence and not handed out yet (popped from the end).
+    trx_ids: Arc<Mutex<Vec<u32>>>,
 }
+
+/// How many trxIds one sequence round trip takes. A process that stops loses the rest of its
+/// block: trxIds may skip, never repeat.
+pub const TRX_ID_BLOCK: i64 = 32;
 
 /// The most recent succeeded payment's balance (served by `transactions_last_balance_idx`;
 /// `tests/query_plans.rs` checks that it is).
@@ -104,7 +118,15 @@ impl PostgresStore {
             .connect(url)
             .await
             .context("connecting to Postgres")?;
-        let store = Self { pool };
+        let writer = GroupCommit::spawn({
+            let pool = pool.clone();
+            move |writes| flush_writes(pool.clone(), writes)
+        });
+        let store = Self {
+            pool,
+            writer,
+            trx_ids: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -124,6 +146,7 @@ impl PostgresStore {
     /// Sets the trxId counter so that the next allocation returns the number after `last`
     /// (`0` starts again at 00000001). For tests and operators.
     pub async fn set_trx_counter(&self, last: u32) -> Result<(), StoreError> {
+        self.trx_ids.lock().await.clear();
         // `is_called = false` with 1 makes the next value 1 (a fresh counter).
         sqlx::query("SELECT setval('trx_id_seq', GREATEST($1, 1), $1 > 0)")
             .bind(i64::from(last))
@@ -154,6 +177,53 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Inserts `t`, and if `key` (client, Idempotency-Key) is given, links that key to it in
+    /// the same database transaction: both or neither. The "already paid" index is explained as
+    /// [`StoreError::AlreadyPaid`].
+    async fn insert_linked(
+        &self,
+        t: &Transaction,
+        key: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        for _ in 0..PAID_RETRIES {
+            let mut db = self.pool.begin().await?;
+            if let Some((client, key)) = key {
+                let linked = sqlx::query(
+                    "UPDATE idempotency_keys SET transaction_id = $3 \
+                     WHERE client = $1 AND key = $2",
+                )
+                .bind(client)
+                .bind(key)
+                .bind(PgUuid(t.id))
+                .execute(&mut *db)
+                .await?;
+                if linked.rows_affected() == 0 {
+                    return Err(anyhow::anyhow!("idempotency key {key:?} is not held").into());
+                }
+            }
+            let mut insert = QueryBuilder::<Postgres>::new(TRANSACTION_INSERT);
+            insert.push_values([t], push_transaction);
+            let result = insert.build().execute(&mut *db).await;
+            match result {
+                Ok(_) => {
+                    db.commit().await?;
+                    return Ok(());
+                }
+                Err(error) if is_paid_violation(&error) => {
+                    db.rollback().await?;
+                    if let Some(existing) = self.already_paid(t).await? {
+                        return Err(StoreError::AlreadyPaid(existing));
+                    }
+                    // The blocking payment failed in the meantime: try again.
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(anyhow::anyhow!("the payment of this inquiry keeps changing; try again").into())
+    }
+}
+
 fn is_paid_violation(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => {
@@ -165,6 +235,103 @@ fn is_paid_violation(error: &sqlx::Error) -> bool {
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is not valid"))
+}
+
+/// Binds one `transactions` row in the order of [`transaction_columns!`].
+fn push_transaction(mut row: Separated<'_, Postgres, &'static str>, t: &Transaction) {
+    row.push_bind(PgUuid(t.id))
+        .push_bind(t.kind.as_str())
+        .push_bind(t.status.as_str())
+        .push_bind(&t.client)
+        .push_bind(&t.request_id)
+        .push_bind(&t.product)
+        .push_bind(&t.bill_number)
+        .push_bind(&t.trx_id)
+        .push_bind(&t.retrieval)
+        .push_bind(t.amount)
+        .push_bind(t.admin_fee)
+        .push_bind(&t.payment_code)
+        .push_bind(pg_uuid(t.inquiry_id))
+        .push_bind(&t.info1)
+        .push_bind(&t.info2)
+        .push_bind(&t.info3)
+        .push_bind(t.sheets)
+        .push_bind(t.balance_after)
+        .push_bind(&t.result_code)
+        .push_bind(&t.result_description)
+        .push_bind(&t.error_code)
+        .push_bind(t.advice_attempts)
+        .push_bind(t.next_advice_at)
+        .push_bind(t.not_found_since)
+        .push_bind(&t.review_reason)
+        .push_bind(t.expires_at)
+        .push_bind(t.created_at)
+        .push_bind(t.updated_at)
+        .push_bind(t.completed_at);
+}
+
+/// Binds one `exchanges` row in the order of [`EXCHANGE_INSERT`].
+fn push_exchange(mut row: Separated<'_, Postgres, &'static str>, e: &ExchangeRecord) {
+    row.push_bind(PgUuid(e.id))
+        .push_bind(pg_uuid(e.transaction_id))
+        .push_bind(&e.message_type)
+        .push_bind(&e.trx_id)
+        .push_bind(&e.request)
+        .push_bind(&e.response)
+        .push_bind(e.http_status)
+        .push_bind(&e.outcome)
+        .push_bind(&e.result_code)
+        .push_bind(e.latency_ms)
+        .push_bind(&e.request_id)
+        .push_bind(e.created_at);
+}
+
+const TRANSACTION_INSERT: &str =
+    concat!("INSERT INTO transactions (", transaction_columns!(), ") ");
+
+const EXCHANGE_INSERT: &str = "INSERT INTO exchanges (id, transaction_id, message_type, trx_id, \
+     request, response, http_status, outcome, result_code, latency_ms, request_id, created_at) ";
+
+/// Stores many Idempotency-Key answers in one statement.
+const KEY_ANSWERS_UPDATE: &str = "UPDATE idempotency_keys AS k \
+     SET response_status = v.status, response_body = v.body FROM (";
+
+const KEY_ANSWERS_WHERE: &str =
+    ") AS v (client, key, status, body) WHERE k.client = v.client AND k.key = v.key";
+
+/// Commits a batch of the group committer in one database transaction: its transactions, then
+/// its exchanges (which may refer to them), then its Idempotency-Key answers, each kind as one
+/// multi-row statement. Batch sizes vary, so these statements stay out of the prepared-statement
+/// cache.
+async fn flush_writes(pool: PgPool, writes: Arc<[Write]>) -> Result<(), StoreError> {
+    let transactions: Vec<&Transaction> = writes.iter().filter_map(Write::transaction).collect();
+    let exchanges: Vec<&ExchangeRecord> = writes.iter().filter_map(Write::exchange).collect();
+    let answers: Vec<&KeyAnswer> = writes.iter().filter_map(Write::key_answer).collect();
+    // The first statement writes, so the transaction never has to upgrade a read lock.
+    let mut db = pool.begin().await?;
+    if !transactions.is_empty() {
+        let mut insert = QueryBuilder::<Postgres>::new(TRANSACTION_INSERT);
+        insert.push_values(transactions, push_transaction);
+        insert.build().persistent(false).execute(&mut *db).await?;
+    }
+    if !exchanges.is_empty() {
+        let mut insert = QueryBuilder::<Postgres>::new(EXCHANGE_INSERT);
+        insert.push_values(exchanges, push_exchange);
+        insert.build().persistent(false).execute(&mut *db).await?;
+    }
+    if !answers.is_empty() {
+        let mut update = QueryBuilder::<Postgres>::new(KEY_ANSWERS_UPDATE);
+        update.push_values(answers, |mut row, answer| {
+            row.push_bind(&answer.client)
+                .push_bind(&answer.key)
+                .push_bind(answer.status)
+                .push_bind(&answer.body);
+        });
+        update.push(KEY_ANSWERS_WHERE);
+        update.build().persistent(false).execute(&mut *db).await?;
+    }
+    db.commit().await?;
+    Ok(())
 }
 
 fn transaction_from_row(row: &PgRow) -> Result<Transaction, StoreError> {
@@ -292,66 +459,38 @@ impl Store for PostgresStore {
 
     async fn allocate_trx_id(&self) -> Result<TrxId, StoreError> {
         // A sequence: unique across connections and processes, no row lock (migration 0004).
-        let value: i64 = sqlx::query_scalar("SELECT nextval('trx_id_seq')")
-            .fetch_one(&self.pool)
-            .await?;
-        u32::try_from(value)
-            .ok()
-            .and_then(TrxId::new)
-            .ok_or_else(|| anyhow::anyhow!("trx_id_seq gave {value}, not a trxId").into())
+        let mut block = self.trx_ids.lock().await;
+        if block.is_empty() {
+            let values: Vec<i64> =
+                sqlx::query_scalar("SELECT nextval('trx_id_seq') FROM generate_series(1, $1)")
+                    .bind(TRX_ID_BLOCK)
+                    .fetch_all(&self.pool)
+                    .await?;
+            for value in values.into_iter().rev() {
+                let id = u32::try_from(value)
+                    .ok()
+                    .filter(|v| TrxId::new(*v).is_some())
+                    .ok_or_else(|| anyhow::anyhow!("trx_id_seq gave {value}, not a trxId"))?;
+                block.push(id);
+            }
+        }
+        let value = block
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("trx_id_seq gave no value"))?;
+        TrxId::new(value).ok_or_else(|| anyhow::anyhow!("{value} is not a trxId").into())
     }
 
     async fn insert_transaction(&self, t: &Transaction) -> Result<(), StoreError> {
-        for _ in 0..PAID_RETRIES {
-            let result = sqlx::query(concat!(
-                "INSERT INTO transactions (",
-                transaction_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)"
-            ))
-            .bind(PgUuid(t.id))
-            .bind(t.kind.as_str())
-            .bind(t.status.as_str())
-            .bind(&t.client)
-            .bind(&t.request_id)
-            .bind(&t.product)
-            .bind(&t.bill_number)
-            .bind(&t.trx_id)
-            .bind(&t.retrieval)
-            .bind(t.amount)
-            .bind(t.admin_fee)
-            .bind(&t.payment_code)
-            .bind(pg_uuid(t.inquiry_id))
-            .bind(&t.info1)
-            .bind(&t.info2)
-            .bind(&t.info3)
-            .bind(t.sheets)
-            .bind(t.balance_after)
-            .bind(&t.result_code)
-            .bind(&t.result_description)
-            .bind(&t.error_code)
-            .bind(t.advice_attempts)
-            .bind(t.next_advice_at)
-            .bind(t.not_found_since)
-            .bind(&t.review_reason)
-            .bind(t.expires_at)
-            .bind(t.created_at)
-            .bind(t.updated_at)
-            .bind(t.completed_at)
-            .execute(&self.pool)
-            .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(error) if is_paid_violation(&error) => {
-                    if let Some(existing) = self.already_paid(t).await? {
-                        return Err(StoreError::AlreadyPaid(existing));
-                    }
-                    // The blocking payment failed in the meantime: try again.
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(anyhow::anyhow!("the payment of this inquiry keeps changing; try again").into())
+        self.insert_linked(t, None).await
+    }
+
+    async fn insert_transaction_for_key(
+        &self,
+        t: &Transaction,
+        client: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.insert_linked(t, Some((client, key))).await
     }
 
     async fn update_transaction(
@@ -497,26 +636,22 @@ impl Store for PostgresStore {
     }
 
     async fn record_exchange(&self, e: &ExchangeRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO exchanges (id, transaction_id, message_type, trx_id, request, response, \
-             http_status, outcome, result_code, latency_ms, request_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(PgUuid(e.id))
-        .bind(pg_uuid(e.transaction_id))
-        .bind(&e.message_type)
-        .bind(&e.trx_id)
-        .bind(&e.request)
-        .bind(&e.response)
-        .bind(e.http_status)
-        .bind(&e.outcome)
-        .bind(&e.result_code)
-        .bind(e.latency_ms)
-        .bind(&e.request_id)
-        .bind(e.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.writer
+            .write(Write::Exchange(Box::new(e.clone())))
+            .await
+    }
+
+    async fn record_inquiry(
+        &self,
+        inquiry: &Transaction,
+        exchange: &ExchangeRecord,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(Write::Inquiry(
+                Box::new(inquiry.clone()),
+                Box::new(exchange.clone()),
+            ))
+            .await
     }
 
     async fn list_exchanges(
@@ -599,17 +734,14 @@ impl Store for PostgresStore {
         status: i32,
         body: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4 \
-             WHERE client = $1 AND key = $2",
-        )
-        .bind(client)
-        .bind(key)
-        .bind(status)
-        .bind(body)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.writer
+            .write(Write::CompleteKey(Box::new(KeyAnswer {
+                client: client.to_string(),
+                key: key.to_string(),
+                status,
+                body: body.to_string(),
+            })))
+            .await
     }
 
     async fn release_idempotency_key(&self, client: &str, key: &str) -> Result<(), StoreError> {

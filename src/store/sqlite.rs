@@ -3,7 +3,10 @@
 //! WAL journal, `synchronous = FULL` (a committed payment survives a power cut), 5 s busy
 //! timeout, foreign keys on. Every method is one autocommitted statement (plus a read-only
 //! follow-up where a conflict has to be explained): SQLite has one writer at a time, so each
-//! write statement is atomic, and no deferred transaction ever has to upgrade its lock.
+//! write statement is atomic, and no deferred transaction ever has to upgrade its lock. The
+//! exception is the group committer ([`super::group_commit`]): finished inquiries and exchanges
+//! are inserted many at a time in one write-only transaction (one fsync for the batch). trxIds
+//! are taken from the counter row in blocks of [`TRX_ID_BLOCK`], handed out from memory.
 //!
 //! Uuids are stored as lowercase hyphenated text (UUIDv7 text sorts by creation time);
 //! timestamps as the RFC 3339 text sqlx writes for `DateTime<Utc>`, which compares correctly
@@ -11,19 +14,26 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use chrono::{DateTime, Utc};
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use super::group_commit::{GroupCommit, KeyAnswer, Write};
 use super::{
     ExchangeRecord, IdempotencyRecord, KeyClaim, ReportRow, Store, StoreError, TransactionFilter,
     WarningRecord,
@@ -74,7 +84,18 @@ fn parse_opt_uuid(text: Option<String>) -> Result<Option<Uuid>, StoreError> {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: GroupCommit,
+    /// trxIds taken from the counter and not handed out yet (popped from the end).
+    trx_ids: Arc<Mutex<Vec<u32>>>,
+    reopen: Reopen,
 }
+
+/// How many trxIds one counter update takes. A process that stops loses the rest of its block:
+/// trxIds may skip, never repeat.
+pub const TRX_ID_BLOCK: i64 = 32;
+
+/// The largest trxId; the counter wraps to 00000001 after it.
+const TRX_ID_MAX: i64 = 99_999_999;
 
 impl SqliteStore {
     /// Opens (creating the file and its directory if missing) a pool of at most
@@ -95,6 +116,12 @@ impl SqliteStore {
         let mut pool_options = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10));
+        let reopen = Reopen::default();
+        if !in_memory {
+            pool_options = pool_options
+                .before_acquire(reopen.hook())
+                .after_release(reopen.hook());
+        }
         if in_memory {
             // One connection that never closes: the database lives as long as it does, and a
             // shared-cache database would answer lock conflicts without waiting.
@@ -108,7 +135,16 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("opening the SQLite database {url:?}"))?;
-        let store = Self { pool };
+        let writer = GroupCommit::spawn({
+            let pool = pool.clone();
+            move |writes| flush_writes(pool.clone(), writes)
+        });
+        let store = Self {
+            pool,
+            writer,
+            trx_ids: Arc::default(),
+            reopen,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -128,6 +164,7 @@ impl SqliteStore {
     /// Sets the trxId counter so that the next allocation returns the number after `last`
     /// (`0` starts again at 00000001). For tests and operators.
     pub async fn set_trx_counter(&self, last: u32) -> Result<(), StoreError> {
+        self.trx_ids.lock().await.clear();
         let result = sqlx::query("UPDATE trx_counter SET last_value = ?1 WHERE id = 1")
             .bind(i64::from(last))
             .execute(&self.pool)
@@ -168,6 +205,53 @@ fn is_in_memory(url: &str, filename: &Path) -> bool {
 }
 
 /// Creates the directory the database file goes in, if missing.
+/// SQLite opens a file it may not write read-only, and the connection stays read-only for its
+/// whole life. Once readiness has seen the database refuse a write, connections opened before
+/// are closed instead of reused (on acquire and on release): fixing the file (or freeing the
+/// disk) needs no restart.
+#[derive(Debug, Clone, Default)]
+struct Reopen(Arc<std::sync::Mutex<ReopenState>>);
+
+#[derive(Debug, Default)]
+struct ReopenState {
+    /// Connections opened before this are not reused.
+    before: Option<Instant>,
+    /// The last readiness probe was refused.
+    refused: bool,
+}
+
+impl Reopen {
+    /// Records the outcome of readiness's write probe.
+    fn probed(&self, refused: bool) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if refused || state.refused {
+            state.before = Some(Instant::now());
+        }
+        state.refused = refused;
+    }
+
+    /// The pool hook: whether a connection may be used again.
+    fn hook(
+        &self,
+    ) -> impl for<'c> Fn(
+        &'c mut SqliteConnection,
+        PoolConnectionMetadata,
+    ) -> BoxFuture<'c, Result<bool, sqlx::Error>>
+           + Send
+           + Sync
+           + 'static {
+        let reopen = self.clone();
+        move |_, metadata| {
+            let state = reopen.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let keep = match (state.before, Instant::now().checked_sub(metadata.age)) {
+                (Some(before), Some(opened)) => opened >= before,
+                _ => true,
+            };
+            Box::pin(std::future::ready(Ok(keep)))
+        }
+    }
+}
+
 fn create_parent_dir(filename: &Path) -> anyhow::Result<()> {
     if let Some(parent) = filename.parent() {
         if !parent.as_os_str().is_empty() {
@@ -176,6 +260,53 @@ fn create_parent_dir(filename: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+impl SqliteStore {
+    /// Inserts `t`, and if `key` (client, Idempotency-Key) is given, links that key to it in
+    /// the same database transaction: both or neither. The "already paid" index is explained as
+    /// [`StoreError::AlreadyPaid`].
+    async fn insert_linked(
+        &self,
+        t: &Transaction,
+        key: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        for _ in 0..PAID_RETRIES {
+            let mut db = self.pool.begin().await?;
+            if let Some((client, key)) = key {
+                let linked = sqlx::query(
+                    "UPDATE idempotency_keys SET transaction_id = ?3 \
+                     WHERE client = ?1 AND key = ?2",
+                )
+                .bind(client)
+                .bind(key)
+                .bind(text_uuid(t.id))
+                .execute(&mut *db)
+                .await?;
+                if linked.rows_affected() == 0 {
+                    return Err(anyhow::anyhow!("idempotency key {key:?} is not held").into());
+                }
+            }
+            let mut insert = QueryBuilder::<Sqlite>::new(TRANSACTION_INSERT);
+            insert.push_values([t], push_transaction);
+            let result = insert.build().execute(&mut *db).await;
+            match result {
+                Ok(_) => {
+                    db.commit().await?;
+                    return Ok(());
+                }
+                Err(error) if is_paid_violation(&error) => {
+                    db.rollback().await?;
+                    if let Some(existing) = self.already_paid(t).await? {
+                        return Err(StoreError::AlreadyPaid(existing));
+                    }
+                    // The blocking payment failed in the meantime: try again.
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(anyhow::anyhow!("the payment of this inquiry keeps changing; try again").into())
+    }
 }
 
 fn is_paid_violation(error: &sqlx::Error) -> bool {
@@ -189,6 +320,104 @@ fn is_paid_violation(error: &sqlx::Error) -> bool {
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Unexpected(anyhow::anyhow!("stored {what} {value:?} is not valid"))
+}
+
+/// Binds one `transactions` row in the order of [`transaction_columns!`].
+fn push_transaction(mut row: Separated<'_, Sqlite, &'static str>, t: &Transaction) {
+    row.push_bind(text_uuid(t.id))
+        .push_bind(t.kind.as_str())
+        .push_bind(t.status.as_str())
+        .push_bind(t.client.clone())
+        .push_bind(t.request_id.clone())
+        .push_bind(t.product.clone())
+        .push_bind(t.bill_number.clone())
+        .push_bind(t.trx_id.clone())
+        .push_bind(t.retrieval.clone())
+        .push_bind(t.amount)
+        .push_bind(t.admin_fee)
+        .push_bind(t.payment_code.clone())
+        .push_bind(opt_text_uuid(t.inquiry_id))
+        .push_bind(t.info1.clone())
+        .push_bind(t.info2.clone())
+        .push_bind(t.info3.clone())
+        .push_bind(t.sheets)
+        .push_bind(t.balance_after)
+        .push_bind(t.result_code.clone())
+        .push_bind(t.result_description.clone())
+        .push_bind(t.error_code.clone())
+        .push_bind(t.advice_attempts)
+        .push_bind(t.next_advice_at)
+        .push_bind(t.not_found_since)
+        .push_bind(t.review_reason.clone())
+        .push_bind(t.expires_at)
+        .push_bind(t.created_at)
+        .push_bind(t.updated_at)
+        .push_bind(t.completed_at);
+}
+
+/// Binds one `exchanges` row in the order of [`EXCHANGE_INSERT`].
+fn push_exchange(mut row: Separated<'_, Sqlite, &'static str>, e: &ExchangeRecord) {
+    row.push_bind(text_uuid(e.id))
+        .push_bind(opt_text_uuid(e.transaction_id))
+        .push_bind(e.message_type.clone())
+        .push_bind(e.trx_id.clone())
+        .push_bind(e.request.clone())
+        .push_bind(e.response.clone())
+        .push_bind(e.http_status)
+        .push_bind(e.outcome.clone())
+        .push_bind(e.result_code.clone())
+        .push_bind(e.latency_ms)
+        .push_bind(e.request_id.clone())
+        .push_bind(e.created_at);
+}
+
+const TRANSACTION_INSERT: &str =
+    concat!("INSERT INTO transactions (", transaction_columns!(), ") ");
+
+const EXCHANGE_INSERT: &str = "INSERT INTO exchanges (id, transaction_id, message_type, trx_id, \
+     request, response, http_status, outcome, result_code, latency_ms, request_id, created_at) ";
+
+/// Stores many Idempotency-Key answers in one statement (SQLite names the columns of a
+/// `VALUES` list `column1`, `column2`, …).
+const KEY_ANSWERS_UPDATE: &str = "UPDATE idempotency_keys \
+     SET response_status = v.column3, response_body = v.column4 FROM (";
+
+const KEY_ANSWERS_WHERE: &str = ") AS v \
+     WHERE idempotency_keys.client = v.column1 AND idempotency_keys.key = v.column2";
+
+/// Commits a batch of the group committer in one database transaction: its transactions, then
+/// its exchanges (which may refer to them), then its Idempotency-Key answers, each kind as one
+/// multi-row statement. Batch sizes vary, so these statements stay out of the prepared-statement
+/// cache.
+async fn flush_writes(pool: SqlitePool, writes: Arc<[Write]>) -> Result<(), StoreError> {
+    let transactions: Vec<&Transaction> = writes.iter().filter_map(Write::transaction).collect();
+    let exchanges: Vec<&ExchangeRecord> = writes.iter().filter_map(Write::exchange).collect();
+    let answers: Vec<&KeyAnswer> = writes.iter().filter_map(Write::key_answer).collect();
+    // The first statement writes, so the transaction never has to upgrade a read lock.
+    let mut db = pool.begin().await?;
+    if !transactions.is_empty() {
+        let mut insert = QueryBuilder::<Sqlite>::new(TRANSACTION_INSERT);
+        insert.push_values(transactions, push_transaction);
+        insert.build().persistent(false).execute(&mut *db).await?;
+    }
+    if !exchanges.is_empty() {
+        let mut insert = QueryBuilder::<Sqlite>::new(EXCHANGE_INSERT);
+        insert.push_values(exchanges, push_exchange);
+        insert.build().persistent(false).execute(&mut *db).await?;
+    }
+    if !answers.is_empty() {
+        let mut update = QueryBuilder::<Sqlite>::new(KEY_ANSWERS_UPDATE);
+        update.push_values(answers, |mut row, answer| {
+            row.push_bind(answer.client.clone())
+                .push_bind(answer.key.clone())
+                .push_bind(answer.status)
+                .push_bind(answer.body.clone());
+        });
+        update.push(KEY_ANSWERS_WHERE);
+        update.build().persistent(false).execute(&mut *db).await?;
+    }
+    db.commit().await?;
+    Ok(())
 }
 
 fn transaction_from_row(row: &SqliteRow) -> Result<Transaction, StoreError> {
@@ -311,75 +540,56 @@ impl Store for SqliteStore {
             )
             .into());
         }
-        Ok(())
+        // Reads work on a full disk or a read-only file: a commit must reach the disk too. The
+        // gateway does not use `user_version`; writing it rewrites the header page.
+        let probe = sqlx::query("PRAGMA user_version = 0")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from);
+        self.reopen
+            .probed(matches!(probe, Err(StoreError::NotWritable(..))));
+        probe.map(|_| ())
     }
 
     async fn allocate_trx_id(&self) -> Result<TrxId, StoreError> {
-        let value: i64 = sqlx::query_scalar(
-            "UPDATE trx_counter \
-             SET last_value = CASE WHEN last_value >= 99999999 THEN 1 ELSE last_value + 1 END \
-             WHERE id = 1 RETURNING last_value",
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the trx_counter row is missing"))?;
-        u32::try_from(value)
-            .ok()
-            .and_then(TrxId::new)
-            .ok_or_else(|| anyhow::anyhow!("trx_counter holds {value}, not a trxId").into())
+        let mut block = self.trx_ids.lock().await;
+        if block.is_empty() {
+            // The counter holds the last trxId handed out (0: none yet); take the next block.
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE trx_counter SET last_value = (last_value + ?1 - 1) % ?2 + 1 \
+                 WHERE id = 1 RETURNING last_value",
+            )
+            .bind(TRX_ID_BLOCK)
+            .bind(TRX_ID_MAX)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the trx_counter row is missing"))?;
+            if !(1..=TRX_ID_MAX).contains(&last) {
+                return Err(anyhow::anyhow!("trx_counter holds {last}, not a trxId").into());
+            }
+            // The block is the TRX_ID_BLOCK numbers ending at `last`, wrapping past 99999999;
+            // pushed newest first so that `pop` hands them out in order.
+            block.extend(
+                (0..TRX_ID_BLOCK).map(|back| ((last - 1 - back).rem_euclid(TRX_ID_MAX) + 1) as u32),
+            );
+        }
+        let value = block
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("the trxId block is empty"))?;
+        TrxId::new(value).ok_or_else(|| anyhow::anyhow!("{value} is not a trxId").into())
     }
 
     async fn insert_transaction(&self, t: &Transaction) -> Result<(), StoreError> {
-        for _ in 0..PAID_RETRIES {
-            let result = sqlx::query(concat!(
-                "INSERT INTO transactions (",
-                transaction_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                 ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
-            ))
-            .bind(text_uuid(t.id))
-            .bind(t.kind.as_str())
-            .bind(t.status.as_str())
-            .bind(&t.client)
-            .bind(&t.request_id)
-            .bind(&t.product)
-            .bind(&t.bill_number)
-            .bind(&t.trx_id)
-            .bind(&t.retrieval)
-            .bind(t.amount)
-            .bind(t.admin_fee)
-            .bind(&t.payment_code)
-            .bind(opt_text_uuid(t.inquiry_id))
-            .bind(&t.info1)
-            .bind(&t.info2)
-            .bind(&t.info3)
-            .bind(t.sheets)
-            .bind(t.balance_after)
-            .bind(&t.result_code)
-            .bind(&t.result_description)
-            .bind(&t.error_code)
-            .bind(t.advice_attempts)
-            .bind(t.next_advice_at)
-            .bind(t.not_found_since)
-            .bind(&t.review_reason)
-            .bind(t.expires_at)
-            .bind(t.created_at)
-            .bind(t.updated_at)
-            .bind(t.completed_at)
-            .execute(&self.pool)
-            .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(error) if is_paid_violation(&error) => {
-                    if let Some(existing) = self.already_paid(t).await? {
-                        return Err(StoreError::AlreadyPaid(existing));
-                    }
-                    // The blocking payment failed in the meantime: try again.
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(anyhow::anyhow!("the payment of this inquiry keeps changing; try again").into())
+        self.insert_linked(t, None).await
+    }
+
+    async fn insert_transaction_for_key(
+        &self,
+        t: &Transaction,
+        client: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.insert_linked(t, Some((client, key))).await
     }
 
     async fn update_transaction(
@@ -525,26 +735,22 @@ impl Store for SqliteStore {
     }
 
     async fn record_exchange(&self, e: &ExchangeRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO exchanges (id, transaction_id, message_type, trx_id, request, response, \
-             http_status, outcome, result_code, latency_ms, request_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .bind(text_uuid(e.id))
-        .bind(opt_text_uuid(e.transaction_id))
-        .bind(&e.message_type)
-        .bind(&e.trx_id)
-        .bind(&e.request)
-        .bind(&e.response)
-        .bind(e.http_status)
-        .bind(&e.outcome)
-        .bind(&e.result_code)
-        .bind(e.latency_ms)
-        .bind(&e.request_id)
-        .bind(e.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.writer
+            .write(Write::Exchange(Box::new(e.clone())))
+            .await
+    }
+
+    async fn record_inquiry(
+        &self,
+        inquiry: &Transaction,
+        exchange: &ExchangeRecord,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(Write::Inquiry(
+                Box::new(inquiry.clone()),
+                Box::new(exchange.clone()),
+            ))
+            .await
     }
 
     async fn list_exchanges(
@@ -627,17 +833,14 @@ impl Store for SqliteStore {
         status: i32,
         body: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = ?3, response_body = ?4 \
-             WHERE client = ?1 AND key = ?2",
-        )
-        .bind(client)
-        .bind(key)
-        .bind(status)
-        .bind(body)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.writer
+            .write(Write::CompleteKey(Box::new(KeyAnswer {
+                client: client.to_string(),
+                key: key.to_string(),
+                status,
+                body: body.to_string(),
+            })))
+            .await
     }
 
     async fn release_idempotency_key(&self, client: &str, key: &str) -> Result<(), StoreError> {
