@@ -107,14 +107,30 @@ impl Payments {
         let request = self.upstream.credentials().build_request(draft, self.now());
         let message_type = request.message_type;
         let exchange = self.upstream.send(request).await;
-        tracing::info!(
-            message_type = %message_type,
-            trx_id = %exchange.request.trx_id,
-            outcome = exchange.outcome.kind(),
-            result_code = exchange.outcome.response().map(|r| r.result_code.as_str()),
-            latency_ms = exchange.latency.as_millis() as u64,
-            "upstream exchange"
+        // Money messages and failed exchanges at info; an answered lookup (inquiry, balance) at
+        // debug, so that a routine inquiry logs one line (its request's), not two. Every
+        // exchange is stored in the database anyway.
+        macro_rules! log_exchange {
+            ($level:ident) => {
+                tracing::$level!(
+                    message_type = %message_type,
+                    trx_id = %exchange.request.trx_id,
+                    outcome = exchange.outcome.kind(),
+                    result_code = exchange.outcome.response().map(|r| r.result_code.as_str()),
+                    latency_ms = exchange.latency.as_millis() as u64,
+                    "upstream exchange"
+                )
+            };
+        }
+        let lookup = matches!(
+            message_type,
+            MessageType::Inquiry | MessageType::BalanceInquiry
         );
+        if lookup && exchange.outcome.response().is_some() {
+            log_exchange!(debug);
+        } else {
+            log_exchange!(info);
+        }
         crate::metrics::observe_upstream(
             message_type.as_str(),
             exchange.outcome.kind(),

@@ -133,7 +133,8 @@ pub fn summary(all: &[Series]) -> Value {
         "flow_sat/gateway",
         "throughput",
     );
-    let within_2x = |r: Option<f64>| r.map(|r| (0.5..=2.0).contains(&r));
+    // "Within 2×" of Postgres: at least half its throughput (faster is fine).
+    let within_2x = |r: Option<f64>| r.map(|r| r >= 0.5);
     json!({
         "inquiry_added_latency_ms": {
             "p50": diff("p50_ms"), "p90": diff("p90_ms"), "p99": added_p99, "p999": diff("p999_ms"),
@@ -152,9 +153,9 @@ pub fn summary(all: &[Series]) -> Value {
              "value": vs_nginx, "unit": "fraction", "met": vs_nginx.map(|v| v >= 0.25)},
             {"name": "payments/s, fraction of pgbench one-insert ceiling (c)", "goal": "≥ 30%",
              "value": vs_pgbench, "unit": "fraction", "met": vs_pgbench.map(|v| v >= 0.30)},
-            {"name": "SQLite inquiry throughput vs Postgres", "goal": "within 2×",
+            {"name": "SQLite inquiry throughput vs Postgres", "goal": "≥ 0.5× (within 2×)",
              "value": sqlite_inquiry, "unit": "ratio", "met": within_2x(sqlite_inquiry)},
-            {"name": "SQLite payment-flow throughput vs Postgres", "goal": "within 2×",
+            {"name": "SQLite payment-flow throughput vs Postgres", "goal": "≥ 0.5× (within 2×)",
              "value": sqlite_flow, "unit": "ratio", "met": within_2x(sqlite_flow)},
             {"name": "gateway RSS at saturation (max)", "goal": "< 100 MB",
              "value": rss, "unit": "MiB", "met": rss.map(|v| v * 1.048576 < 100.0)},
