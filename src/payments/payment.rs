@@ -216,9 +216,20 @@ impl Payments {
                 ));
             }
         }
-        self.store
+        match self
+            .store
             .update_transaction(&transaction, TransactionStatus::Sending)
-            .await?;
+            .await
+        {
+            Ok(()) => {}
+            // The database held this request up past the stale-sending sweep's grace: the
+            // reconciler took the row over and resolves it with advice. Answer its state.
+            Err(crate::store::StoreError::Conflict) => {
+                let current = self.store.get_transaction(transaction.id).await?;
+                return Ok(current.unwrap_or(transaction));
+            }
+            Err(error) => return Err(error.into()),
+        }
         match failure {
             None => Ok(transaction),
             Some(failure) => Err(PaymentError::Upstream {

@@ -6,6 +6,7 @@ mod hostile;
 
 mod auth;
 mod errors;
+mod faults_process;
 mod finance;
 mod flow;
 mod idempotency;

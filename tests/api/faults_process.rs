@@ -1,0 +1,1070 @@
+//! Faults of the processes around a payment (issue 7): Postgres crashed and restarted during a
+//! load of payments, and the gateway binary killed at random points in a stream of 200 payments.
+//! Each test counts what the simulator received and what the database holds: nothing lost,
+//! nothing paid twice.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::OpenOptions;
+use std::future::Future;
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mpospay_gateway::h2h::MessageType;
+use mpospay_gateway::keys::Role;
+use mpospay_gateway::sandbox::{ForcedFault, Sandbox, SandboxConfig};
+use mpospay_gateway::store::TransactionFilter;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+
+use crate::both_backends;
+use crate::helpers::{create_key, spawn_app_with, Backend, TestDatabase, TestOptions, Upstream};
+
+#[path = "../common/private_pg.rs"]
+mod private_pg;
+
+use private_pg::PrivatePostgres;
+
+/// The gateway's per-message timeout here; a row left in `sending` is swept to advice once it
+/// is this plus 5 s old.
+const UPSTREAM_TIMEOUT_MS: u64 = 1000;
+
+/// The gateway binary, configured by environment as an operator runs it, restartable on the
+/// same port and database. Its log is kept, and printed when the test fails.
+struct GatewayProcess {
+    child: Option<Child>,
+    port: u16,
+    upstream_url: String,
+    database_url: String,
+    workdir: tempfile::TempDir,
+}
+
+impl GatewayProcess {
+    fn start(upstream: &Upstream, database_url: &str) -> Self {
+        let mut gateway = Self {
+            child: None,
+            port: free_port(),
+            upstream_url: upstream.url.clone(),
+            database_url: database_url.to_string(),
+            workdir: tempfile::tempdir().expect("a work directory"),
+        };
+        gateway.spawn();
+        gateway
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the process (again): same port, same database, same settings.
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "the gateway is already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.workdir.path().join("gateway.log"))
+            .expect("the gateway's log file");
+        let config = SandboxConfig::default();
+        let child = Command::new(env!("CARGO_BIN_EXE_mpospay-gateway"))
+            .arg("serve")
+            .current_dir(self.workdir.path())
+            .env("GATEWAY_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("GATEWAY_DATABASE_URL", &self.database_url)
+            .env("GATEWAY_DATABASE_MAX_CONNECTIONS", "8")
+            .env("GATEWAY_UPSTREAM_URL", &self.upstream_url)
+            .env("GATEWAY_UPSTREAM_CLIENT_ID", &config.client_id)
+            .env("GATEWAY_UPSTREAM_CLIENT_SECRET", &config.client_secret)
+            .env("GATEWAY_UPSTREAM_PASSWORD", &config.password)
+            .env("GATEWAY_UPSTREAM_KEY", &config.key)
+            .env("GATEWAY_UPSTREAM_ACCOUNT", &config.account)
+            .env(
+                "GATEWAY_UPSTREAM_INSTITUTION_CODE",
+                &config.institution_code,
+            )
+            .env("GATEWAY_UPSTREAM_ORIGIN", "tests.local")
+            .env(
+                "GATEWAY_UPSTREAM_TIMEOUT_MS",
+                UPSTREAM_TIMEOUT_MS.to_string(),
+            )
+            // Advice at once, then every second; "not found" is confirmed over 2 s.
+            .env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[0, 1]")
+            .env("GATEWAY_PAYMENTS_RECONCILER_INTERVAL_MS", "100")
+            .env("GATEWAY_PAYMENTS_NOT_FOUND_CONFIRM_SECS", "2")
+            .env("GATEWAY_RATE_LIMIT_REQUESTS_PER_SECOND", "10000")
+            .env("GATEWAY_RATE_LIMIT_BURST", "10000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("the gateway binary starts");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no graceful shutdown, nothing more is written.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            child.wait().expect("the killed gateway is reaped");
+        }
+    }
+
+    /// Its errors (the first 40, beyond "database unavailable") and its last 40 lines, for a failing test's output.
+    fn log_digest(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.workdir.path().join("gateway.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let errors: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|line| line.contains("ERROR") && !line.contains("database unavailable"))
+            .take(40)
+            .collect();
+        format!(
+            "--- gateway errors ---\n{}\n--- gateway log, last lines ---\n{}",
+            errors.join("\n"),
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_digest());
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One HTTP answer, or why there was none.
+#[derive(Debug, Clone)]
+struct Reply {
+    /// `None`: no HTTP answer (refused, reset, timed out); `error` says which.
+    status: Option<u16>,
+    body: Value,
+    retry_after: Option<String>,
+    replayed: bool,
+    error: Option<String>,
+}
+
+impl Reply {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The transaction the answer is about: a transaction body, or an error naming one.
+    fn transaction_id(&self) -> Option<String> {
+        self.body["id"]
+            .as_str()
+            .or_else(|| self.body["error"]["transactionId"].as_str())
+            .map(str::to_string)
+    }
+}
+
+/// A client of the gateway's public API, as a cashier app would be.
+#[derive(Clone)]
+struct Api {
+    http: awc::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    fn new(base: &str, key: &str) -> Self {
+        Self {
+            http: awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+            base: base.to_string(),
+            key: key.to_string(),
+        }
+    }
+
+    async fn call(&self, path: &str, idempotency_key: Option<&str>, body: Option<Value>) -> Reply {
+        let url = format!("{}{}", self.base, path);
+        let mut request = match body {
+            Some(_) => self.http.post(url),
+            None => self.http.get(url),
+        }
+        .insert_header(("Authorization", format!("Bearer {}", self.key)));
+        if let Some(key) = idempotency_key {
+            request = request.insert_header(("Idempotency-Key", key));
+        }
+        let sent = match body {
+            Some(body) => request.send_json(&body).await,
+            None => request.send().await,
+        };
+        let failed = |error: String| Reply {
+            status: None,
+            body: Value::Null,
+            retry_after: None,
+            replayed: false,
+            error: Some(error),
+        };
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(error) => return failed(error.to_string()),
+        };
+        let bytes = match response.body().limit(1 << 20).await {
+            Ok(bytes) => bytes,
+            Err(error) => return failed(format!("reading the body: {error}")),
+        };
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        };
+        Reply {
+            status: Some(response.status().as_u16()),
+            body: serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())),
+            retry_after: header("retry-after"),
+            replayed: header("idempotent-replayed").as_deref() == Some("true"),
+            error: None,
+        }
+    }
+
+    async fn inquire(&self, bill: &str) -> Reply {
+        self.call(
+            &format!("/v1/bills/{bill}/inquiry"),
+            None,
+            Some(json!({"product": "1501"})),
+        )
+        .await
+    }
+
+    async fn pay(&self, bill: &str, inquiry_id: &str, key: &str) -> Reply {
+        self.call(
+            &format!("/v1/bills/{bill}/payment"),
+            Some(key),
+            Some(json!({"product": "1501", "inquiryId": inquiry_id})),
+        )
+        .await
+    }
+
+    async fn readiness(&self) -> Reply {
+        self.call("/readyz", None, None).await
+    }
+}
+
+/// Polls `/readyz` until it answers 200; returns when it did.
+async fn wait_ready(api: &Api, within: Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    loop {
+        let reply = api.readiness().await;
+        if reply.status == Some(200) {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway at {} was not ready within {within:?}; last answer: {reply:?}",
+            api.base
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Pays with one Idempotency-Key until the gateway gives the payment's answer (200 or 202),
+/// as a client does: the same request again after a lost connection, a 503 or a 409
+/// `idempotency_key_in_use`. Anything else fails the test.
+async fn pay_until_answered(
+    api: &Api,
+    bill: &str,
+    inquiry_id: &str,
+    key: &str,
+    deadline: Instant,
+) -> Reply {
+    loop {
+        let reply = api.pay(bill, inquiry_id, key).await;
+        match reply.status {
+            Some(200 | 202) => return reply,
+            None | Some(503) => {}
+            Some(409) if reply.code() == "idempotency_key_in_use" => {}
+            Some(status) => panic!("payment {key} answered {status}: {}", reply.body),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "payment {key} got no answer in time; last: {reply:?}"
+        );
+        actix_rt::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A BPJS bill number the simulator takes (13 digits starting `8888`), unique per `n`.
+fn bpjs_bill(n: usize) -> String {
+    format!("8888{n:09}")
+}
+
+/// Direct reads of the gateway's tables, to count what it holds.
+enum Ledger {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+/// Runs one query on whichever database the ledger reads.
+macro_rules! fetch_all {
+    ($ledger:expr, $row:ty, $sql:expr) => {
+        match $ledger {
+            Ledger::Postgres(pool) => sqlx::query_as::<_, $row>($sql).fetch_all(pool).await,
+            Ledger::Sqlite(pool) => sqlx::query_as::<_, $row>($sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|error| panic!("{}: {error}", $sql))
+    };
+}
+
+#[derive(Debug, Clone)]
+struct PaymentRow {
+    id: String,
+    status: String,
+    trx_id: String,
+    total: i64,
+}
+
+#[derive(Debug, Clone)]
+struct KeyRow {
+    key: String,
+    transaction_id: Option<String>,
+    response_status: Option<i32>,
+}
+
+impl Ledger {
+    async fn open(url: &str) -> Self {
+        if url.starts_with("sqlite:") {
+            Ledger::Sqlite(sqlx::SqlitePool::connect(url).await.expect("SQLite opens"))
+        } else {
+            Ledger::Postgres(sqlx::PgPool::connect(url).await.expect("Postgres answers"))
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Ledger::Postgres(pool) => pool.close().await,
+            Ledger::Sqlite(pool) => pool.close().await,
+        }
+    }
+
+    async fn count(&self, sql: &'static str) -> i64 {
+        fetch_all!(self, (i64,), sql)[0].0
+    }
+
+    async fn payments(&self) -> Vec<PaymentRow> {
+        fetch_all!(
+            self,
+            (String, String, String, i64),
+            "SELECT CAST(id AS TEXT), status, trx_id, \
+             COALESCE(amount, 0) + COALESCE(admin_fee, 0) \
+             FROM transactions WHERE kind = 'payment'"
+        )
+        .into_iter()
+        .map(|(id, status, trx_id, total)| PaymentRow {
+            id,
+            status,
+            trx_id,
+            total,
+        })
+        .collect()
+    }
+
+    async fn transaction_ids(&self) -> HashSet<String> {
+        fetch_all!(self, (String,), "SELECT CAST(id AS TEXT) FROM transactions")
+            .into_iter()
+            .map(|(id,)| id)
+            .collect()
+    }
+
+    async fn keys(&self) -> Vec<KeyRow> {
+        fetch_all!(
+            self,
+            (String, Option<String>, Option<i32>),
+            "SELECT key, CAST(transaction_id AS TEXT), response_status FROM idempotency_keys"
+        )
+        .into_iter()
+        .map(|(key, transaction_id, response_status)| KeyRow {
+            key,
+            transaction_id,
+            response_status,
+        })
+        .collect()
+    }
+
+    /// Waits until no transaction is `sending` or `pending`: the stale-sending sweep and the
+    /// reconciler's advice have resolved every unknown outcome.
+    async fn wait_until_settled(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let open = self
+                .count("SELECT COUNT(*) FROM transactions WHERE status IN ('sending', 'pending')")
+                .await;
+            if open == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{open} transactions still sending or pending after {within:?}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// What the simulator received and what the database holds, checked against each other once
+/// everything has settled. Returns the payment rows.
+async fn assert_nothing_lost_nothing_twice(
+    ledger: &Ledger,
+    sandbox: &Sandbox,
+    balance_before: i64,
+) -> Vec<PaymentRow> {
+    let unsettled = ledger
+        .count("SELECT COUNT(*) FROM transactions WHERE status NOT IN ('succeeded', 'failed')")
+        .await;
+    assert_eq!(unsettled, 0, "every transaction ends final");
+    let orphans = ledger
+        .count(
+            "SELECT COUNT(*) FROM exchanges e WHERE e.transaction_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = e.transaction_id)",
+        )
+        .await;
+    assert_eq!(orphans, 0, "no exchange row without its transaction");
+
+    let payments = ledger.payments().await;
+    let by_trx_id: HashMap<&str, &PaymentRow> =
+        payments.iter().map(|p| (p.trx_id.as_str(), p)).collect();
+    assert_eq!(by_trx_id.len(), payments.len(), "payment trxIds are unique");
+
+    let received = sandbox.received();
+    let mut messages: HashMap<&str, usize> = HashMap::new();
+    let mut payment_codes = HashSet::new();
+    let mut applied = HashSet::new();
+    for message in received.iter().filter(|m| m.message_type == "payment") {
+        *messages.entry(message.trx_id.as_str()).or_default() += 1;
+        let code = message.payment_code.clone().unwrap_or_default();
+        assert!(
+            payment_codes.insert(code.clone()),
+            "paymentCode {code} was sent in two payment messages"
+        );
+        if message.result_code == "000" {
+            applied.insert(message.trx_id.as_str());
+        }
+        assert!(
+            by_trx_id.contains_key(message.trx_id.as_str()),
+            "payment trxId {} reached the upstream with no payment row: sent before it was \
+             recorded",
+            message.trx_id
+        );
+    }
+    for (trx_id, count) in &messages {
+        assert_eq!(*count, 1, "payment trxId {trx_id} was sent {count} times");
+    }
+    for payment in &payments {
+        match payment.status.as_str() {
+            "succeeded" => assert!(
+                applied.contains(payment.trx_id.as_str()),
+                "payment {} ({}) is succeeded but the upstream never applied it",
+                payment.id,
+                payment.trx_id
+            ),
+            "failed" => assert!(
+                !messages.contains_key(payment.trx_id.as_str()),
+                "payment {} ({}) is failed but its payment message reached the upstream",
+                payment.id,
+                payment.trx_id
+            ),
+            other => panic!("payment {} ended {other}", payment.id),
+        }
+    }
+    let succeeded: Vec<&PaymentRow> = payments
+        .iter()
+        .filter(|p| p.status == "succeeded")
+        .collect();
+    assert_eq!(
+        succeeded.len(),
+        applied.len(),
+        "every payment the upstream applied is succeeded, once"
+    );
+    let charged: i64 = succeeded.iter().map(|p| p.total).sum();
+    assert_eq!(
+        balance_before - sandbox.balance(),
+        charged,
+        "the deposit moved by exactly the succeeded payments' totals"
+    );
+    payments
+}
+
+// --- Postgres crashed and restarted during a load of payments ---------------------------------
+
+/// How long Postgres stays down: longer than the gateway's pool acquire timeout (10 s,
+/// `store/postgres.rs`), so that requests which start while it is down also end while it is.
+const OUTAGE: Duration = Duration::from_secs(14);
+/// Concurrent inquiry → payment loops.
+const LOAD_WORKERS: usize = 6;
+/// How often new work arrives while Postgres is down.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// One request of the load and what came of it.
+#[derive(Debug, Clone)]
+struct Call {
+    what: &'static str,
+    started: Instant,
+    ended: Instant,
+    reply: Reply,
+    /// For a payment: bill, inquiry id and Idempotency-Key, to repeat it.
+    payment: Option<(String, String, String)>,
+}
+
+#[derive(Clone, Default)]
+struct Journal(Rc<RefCell<Vec<Call>>>);
+
+impl Journal {
+    fn record(&self, call: Call) {
+        self.0.borrow_mut().push(call);
+    }
+
+    fn count(&self, what: &str, status: u16, since: Instant) -> usize {
+        self.0
+            .borrow()
+            .iter()
+            .filter(|c| c.what == what && c.reply.status == Some(status) && c.started >= since)
+            .count()
+    }
+
+    fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+}
+
+/// Inquiry → payment with a fresh Idempotency-Key, again and again until `stop`.
+async fn load_worker(worker: usize, api: Api, journal: Journal, stop: Rc<Cell<bool>>) {
+    let mut n = 0;
+    while !stop.get() {
+        n += 1;
+        let bill = bpjs_bill(worker * 1_000_000 + n);
+        let started = Instant::now();
+        let inquiry = api.inquire(&bill).await;
+        journal.record(Call {
+            what: "inquiry",
+            started,
+            ended: Instant::now(),
+            reply: inquiry.clone(),
+            payment: None,
+        });
+        let Some(inquiry_id) = inquiry
+            .transaction_id()
+            .filter(|_| inquiry.status == Some(200))
+        else {
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let key = format!("outage-{worker}-{n}");
+        let started = Instant::now();
+        let payment = api.pay(&bill, &inquiry_id, &key).await;
+        journal.record(Call {
+            what: "payment",
+            started,
+            ended: Instant::now(),
+            reply: payment,
+            payment: Some((bill, inquiry_id, key)),
+        });
+    }
+}
+
+/// Runs one request in its own task and records it: probes do not wait for each other, so
+/// that new work keeps arriving while earlier requests hang.
+fn spawn_call(
+    journal: &Journal,
+    what: &'static str,
+    payment: Option<(String, String, String)>,
+    request: impl Future<Output = Reply> + 'static,
+) -> actix_rt::task::JoinHandle<()> {
+    let journal = journal.clone();
+    actix_rt::spawn(async move {
+        let started = Instant::now();
+        let reply = request.await;
+        journal.record(Call {
+            what,
+            started,
+            ended: Instant::now(),
+            reply,
+            payment,
+        });
+    })
+}
+
+/// Every `PROBE_EVERY` until `stop`: a readiness probe, an inquiry of a new bill, and a payment
+/// of one of the `spare` inquiries (made before) with a fresh Idempotency-Key.
+async fn probe_new_work(
+    api: Api,
+    journal: Journal,
+    spare: Vec<(String, String)>,
+    stop: Rc<Cell<bool>>,
+) {
+    let mut spare = spare.into_iter();
+    let mut probes = Vec::new();
+    let mut n = 0;
+    while !stop.get() {
+        n += 1;
+        let probe = api.clone();
+        probes.push(spawn_call(&journal, "readyz", None, async move {
+            probe.readiness().await
+        }));
+        let probe = api.clone();
+        probes.push(spawn_call(&journal, "inquiry", None, async move {
+            probe.inquire(&bpjs_bill(900_000_000 + n)).await
+        }));
+        if let Some((bill, inquiry_id)) = spare.next() {
+            let key = format!("outage-probe-{n}");
+            let payment = Some((bill.clone(), inquiry_id.clone(), key.clone()));
+            let probe = api.clone();
+            probes.push(spawn_call(&journal, "payment", payment, async move {
+                probe.pay(&bill, &inquiry_id, &key).await
+            }));
+        }
+        actix_rt::time::sleep(PROBE_EVERY).await;
+    }
+    for probe in probes {
+        probe.await.expect("a probe ends cleanly");
+    }
+}
+
+async fn in_background<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    actix_rt::task::spawn_blocking(work)
+        .await
+        .expect("the blocking task finishes")
+}
+
+#[actix_rt::test]
+async fn a_postgres_crash_under_load_answers_503_and_recovers_without_loss() {
+    let cluster = Arc::new(in_background(PrivatePostgres::start).await);
+    let upstream = Upstream::start(SandboxConfig::default()).await;
+    // Answers take a moment, so that the crash finds payments in flight upstream.
+    upstream
+        .sandbox
+        .set_forced_fault(Some(ForcedFault::Delay(Duration::from_millis(40))));
+    let key = {
+        let store = mpospay_gateway::store::connect(&cluster.url(), 1)
+            .await
+            .expect("the private cluster takes the migrations");
+        create_key(&store, "pos-web", Role::Operator).await
+    };
+    let balance_before = upstream.sandbox.balance();
+    let gateway = GatewayProcess::start(&upstream, &cluster.url());
+    let api = Api::new(&gateway.base_url(), &key);
+    let started = wait_ready(&api, Duration::from_secs(30)).await;
+
+    let journal = Journal::default();
+    let stop = Rc::new(Cell::new(false));
+    let mut tasks: Vec<_> = (0..LOAD_WORKERS)
+        .map(|worker| {
+            actix_rt::spawn(load_worker(
+                worker + 1,
+                api.clone(),
+                journal.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+
+    // The load runs; inquiries are made for the probes to pay while Postgres is down.
+    let mut spare = Vec::new();
+    for n in 0..OUTAGE.as_millis() / PROBE_EVERY.as_millis() + 1 {
+        let bill = bpjs_bill(800_000_000 + n as usize);
+        let inquiry = api.inquire(&bill).await;
+        assert_eq!(inquiry.status, Some(200), "{inquiry:?}");
+        spare.push((bill, inquiry.transaction_id().unwrap()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal.count("payment", 200, started) < 20 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Postgres crashes under the load, stays down while new work keeps coming, and restarts.
+    let crashing = cluster.clone();
+    in_background(move || crashing.crash()).await;
+    let down_at = Instant::now();
+    let stop_probes = Rc::new(Cell::new(false));
+    let probes = actix_rt::spawn(probe_new_work(
+        api.clone(),
+        journal.clone(),
+        spare,
+        stop_probes.clone(),
+    ));
+    actix_rt::time::sleep(OUTAGE).await;
+    stop_probes.set(true);
+    let restart_at = Instant::now();
+    let restarting = cluster.clone();
+    in_background(move || restarting.restart()).await;
+    tasks.push(probes);
+
+    // The same gateway process, not restarted, is ready again and takes payments.
+    let ready_again = wait_ready(&api, Duration::from_secs(60)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal.count("payment", 200, ready_again) < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "payments did not succeed again after Postgres came back"
+        );
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.set(true);
+    for task in tasks {
+        task.await.expect("a load task ends cleanly");
+    }
+    let calls = journal.take();
+
+    // Every request got an HTTP answer: 200, 202 or 503 `database_unavailable`; never a 500.
+    for call in &calls {
+        let status = call
+            .reply
+            .status
+            .unwrap_or_else(|| panic!("{} got no HTTP answer: {:?}", call.what, call.reply.error));
+        match (call.what, status) {
+            (_, 200) | ("payment", 202) | ("readyz", 503) => {}
+            (_, 503) => {
+                assert_eq!(call.reply.code(), "database_unavailable", "{call:?}");
+                assert!(call.reply.retry_after.is_some(), "503 without Retry-After");
+            }
+            _ => panic!("{} answered {status}: {}", call.what, call.reply.body),
+        }
+    }
+    // New work while the database was down got 503, and readiness said "not ready".
+    let while_down = |call: &&Call| call.started >= down_at && call.ended <= restart_at;
+    let work_while_down: Vec<&Call> = calls
+        .iter()
+        .filter(while_down)
+        .filter(|c| c.what != "readyz")
+        .collect();
+    assert!(
+        !work_while_down.is_empty(),
+        "no request ran from start to end while Postgres was down"
+    );
+    for call in &work_while_down {
+        assert_eq!(call.reply.status, Some(503), "while down: {call:?}");
+    }
+    let probes_while_down: Vec<&Call> = calls
+        .iter()
+        .filter(while_down)
+        .filter(|c| c.what == "readyz")
+        .collect();
+    assert!(
+        !probes_while_down.is_empty(),
+        "no readiness probe ran from start to end while Postgres was down"
+    );
+    for probe in &probes_while_down {
+        assert_eq!(probe.reply.status, Some(503), "readiness while down");
+        assert_eq!(probe.reply.body["status"], "unavailable");
+    }
+    // Once ready again, all new work succeeds.
+    for call in calls.iter().filter(|c| c.started >= ready_again) {
+        assert_eq!(call.reply.status, Some(200), "after recovery: {call:?}");
+    }
+
+    // Unknown outcomes (rows the crash left in `sending`) resolve through advice.
+    let ledger = Ledger::open(&cluster.url()).await;
+    ledger.wait_until_settled(Duration::from_secs(60)).await;
+
+    // A client repeats each payment that got 503, with the same key: it gets the transaction
+    // the first attempt recorded, or the payment now.
+    let transactions = ledger.transaction_ids().await;
+    let recorded: HashMap<String, String> = ledger
+        .keys()
+        .await
+        .into_iter()
+        .filter_map(|k| k.transaction_id.map(|t| (k.key, t)))
+        .filter(|(_, t)| transactions.contains(t))
+        .collect();
+    let refused: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.what == "payment" && c.reply.status == Some(503))
+        .collect();
+    let mut repeated_recorded = 0;
+    for call in &refused {
+        let (bill, inquiry_id, key) = call.payment.as_ref().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let reply = pay_until_answered(&api, bill, inquiry_id, key, deadline).await;
+        if let Some(first) = recorded.get(key) {
+            repeated_recorded += 1;
+            assert_eq!(
+                reply.transaction_id().as_deref(),
+                Some(first.as_str()),
+                "the repeat of {key} returns the transaction its first attempt recorded"
+            );
+            assert!(reply.replayed);
+        }
+    }
+    ledger.wait_until_settled(Duration::from_secs(30)).await;
+
+    let payments =
+        assert_nothing_lost_nothing_twice(&ledger, &upstream.sandbox, balance_before).await;
+    // Every payment answered 200 is succeeded.
+    let statuses: HashMap<&str, &str> = payments
+        .iter()
+        .map(|p| (p.id.as_str(), p.status.as_str()))
+        .collect();
+    for call in calls
+        .iter()
+        .filter(|c| c.what == "payment" && c.reply.status == Some(200))
+    {
+        let id = call.reply.transaction_id().unwrap();
+        assert_eq!(statuses.get(id.as_str()), Some(&"succeeded"), "{call:?}");
+    }
+    // No half-written key: each one holds its answer, or the transaction a repeat returns.
+    let transactions = ledger.transaction_ids().await;
+    for key in ledger.keys().await {
+        assert!(
+            key.response_status.is_some()
+                || key
+                    .transaction_id
+                    .as_ref()
+                    .is_some_and(|t| transactions.contains(t)),
+            "Idempotency-Key {} is neither completed nor linked to a transaction: {key:?}",
+            key.key
+        );
+    }
+    ledger.close().await;
+    let mut answers: BTreeMap<(&str, &str, Option<u16>), usize> = BTreeMap::new();
+    for call in &calls {
+        let window = if call.ended < down_at {
+            "1 before"
+        } else if call.started < down_at {
+            "2 across the crash"
+        } else if call.ended <= restart_at {
+            "3 while down"
+        } else if call.started < ready_again {
+            "4 across the restart"
+        } else {
+            "5 after"
+        };
+        *answers
+            .entry((window, call.what, call.reply.status))
+            .or_default() += 1;
+    }
+    eprintln!(
+        "postgres crash: {} payments ({} succeeded); {} payments answered 503 were repeated \
+         ({} of them had recorded a transaction); answers: {answers:?}",
+        payments.len(),
+        payments.iter().filter(|p| p.status == "succeeded").count(),
+        refused.len(),
+        repeated_recorded,
+    );
+    drop(gateway);
+}
+
+/// The database is away after a payment was sent for longer than the stale-sending sweep's
+/// grace (here its exchange cannot be written): the reconciler takes the row over, and the
+/// request, once the database answers again, must still answer with the transaction — not a
+/// 500 because the row is no longer `sending`.
+#[actix_rt::test]
+async fn a_payment_held_up_by_the_database_past_the_sweep_answers_with_its_transaction() {
+    let app = spawn_app_with(Backend::Postgres, TestOptions::default()).await;
+    let inquiry = app.inquire("AF085713323054", "2042").await;
+    assert_eq!(inquiry.status, 200, "{:?}", inquiry.body);
+    let mut blocker = PgConnection::connect(&app.database.url)
+        .await
+        .expect("a second session");
+    let mut lock = blocker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE exchanges IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let inquiry_id = inquiry.id();
+    let (payment, ()) = tokio::join!(
+        app.pay("AF085713323054", "2042", &inquiry_id, "held-up-1"),
+        async {
+            // The payment is sent, its row stays `sending` until the sweep takes it over.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let rows = app
+                    .store
+                    .search_transactions(
+                        &TransactionFilter {
+                            kind: Some("payment".into()),
+                            ..Default::default()
+                        },
+                        None,
+                        10,
+                    )
+                    .await
+                    .unwrap();
+                if rows.first().is_some_and(|t| t.status.as_str() == "pending") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the sweep never took the held-up payment over: {rows:?}"
+                );
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(app.sandbox.count(MessageType::Payment), 1);
+            lock.rollback().await.unwrap();
+        }
+    );
+    assert!(
+        payment.status == 200 || payment.status == 202,
+        "the held-up payment answered {}: {:?}",
+        payment.status,
+        payment.body
+    );
+    let id = payment.id();
+    app.wait_for_status(&id, "succeeded", Duration::from_secs(15))
+        .await;
+    let replay = app
+        .pay("AF085713323054", "2042", &inquiry_id, "held-up-1")
+        .await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.id(), id);
+    assert_eq!(app.sandbox.count(MessageType::Payment), 1);
+}
+
+// --- The gateway killed at random points in a stream of 200 payments --------------------------
+
+/// Payments in the stream, how many run at once, and how many times the gateway is killed.
+const STREAM: usize = 200;
+const STREAM_CONCURRENCY: usize = 8;
+const KILLS: usize = 6;
+/// The killer's random points come from this seed: a failure can be replayed.
+const KILL_SEED: u64 = 20_261_127;
+
+/// One payment of the stream, as its client saw it.
+#[derive(Debug)]
+struct Flow {
+    bill: String,
+    inquiry_id: String,
+    key: String,
+    transaction_id: String,
+}
+
+/// Inquiry, then payment with the flow's own Idempotency-Key; after a lost connection or a
+/// 503 the client inquires again (nothing was paid yet) or repeats the payment with the same
+/// key.
+async fn payment_flow(api: &Api, index: usize, paying: &Cell<usize>) -> Flow {
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let bill = bpjs_bill(index + 1);
+    let inquiry_id = loop {
+        let reply = api.inquire(&bill).await;
+        match reply.status {
+            Some(200) => break reply.transaction_id().expect("an inquiry id"),
+            None | Some(503) => {}
+            Some(status) => panic!("inquiry of {bill} answered {status}: {}", reply.body),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "inquiry of {bill}: no answer in time"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    let key = format!("stream-{index}");
+    paying.set(paying.get() + 1);
+    let reply = pay_until_answered(api, &bill, &inquiry_id, &key, deadline).await;
+    Flow {
+        bill,
+        inquiry_id,
+        key,
+        transaction_id: reply.transaction_id().expect("a payment id"),
+    }
+}
+
+/// SIGKILLs the gateway once the stream reaches each of `KILLS` random points (counted in
+/// payments started, plus a random few milliseconds), and starts it again each time.
+async fn kill_at_random_points(gateway: &mut GatewayProcess, api: &Api, paying: &Cell<usize>) {
+    let mut rng = StdRng::seed_from_u64(KILL_SEED);
+    let mut points: Vec<usize> = rand::seq::index::sample(&mut rng, STREAM - 30, KILLS)
+        .into_iter()
+        .map(|point| point + 10)
+        .collect();
+    points.sort_unstable();
+    for point in points {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while paying.get() < point {
+            assert!(
+                Instant::now() < deadline,
+                "the stream stalled before {point}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        actix_rt::time::sleep(Duration::from_millis(rng.random_range(0..60))).await;
+        gateway.kill();
+        actix_rt::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
+        gateway.spawn();
+        wait_ready(api, Duration::from_secs(30)).await;
+    }
+}
+
+both_backends!(a_gateway_killed_at_random_points_loses_no_payment_and_pays_none_twice);
+
+async fn a_gateway_killed_at_random_points_loses_no_payment_and_pays_none_twice(backend: Backend) {
+    let began = Instant::now();
+    let upstream = Upstream::start(SandboxConfig::default()).await;
+    // Every answer takes a moment, so that kills land while messages are in flight.
+    upstream
+        .sandbox
+        .set_forced_fault(Some(ForcedFault::Delay(Duration::from_millis(30))));
+    let database = TestDatabase::new(backend).await;
+    let key = {
+        let store = mpospay_gateway::store::connect(&database.url, 1)
+            .await
+            .expect("the database takes the migrations");
+        create_key(&store, "pos-web", Role::Operator).await
+    };
+    let balance_before = upstream.sandbox.balance();
+    let mut gateway = GatewayProcess::start(&upstream, &database.url);
+    let api = Api::new(&gateway.base_url(), &key);
+    wait_ready(&api, Duration::from_secs(30)).await;
+
+    let paying = Cell::new(0);
+    let stream = futures_util::stream::iter(0..STREAM)
+        .map(|index| payment_flow(&api, index, &paying))
+        .buffer_unordered(STREAM_CONCURRENCY)
+        .collect::<Vec<Flow>>();
+    let (flows, ()) =
+        futures_util::future::join(stream, kill_at_random_points(&mut gateway, &api, &paying))
+            .await;
+    assert_eq!(flows.len(), STREAM);
+
+    let ledger = Ledger::open(&database.url).await;
+    ledger.wait_until_settled(Duration::from_secs(60)).await;
+    let payments =
+        assert_nothing_lost_nothing_twice(&ledger, &upstream.sandbox, balance_before).await;
+    // One payment transaction per flow, each the one its client was answered with.
+    assert_eq!(payments.len(), STREAM, "one payment row per payment");
+    let rows: HashSet<&str> = payments.iter().map(|p| p.id.as_str()).collect();
+    let answered: HashSet<&str> = flows.iter().map(|f| f.transaction_id.as_str()).collect();
+    assert_eq!(rows, answered, "each client holds its own payment's id");
+
+    // Replays with the same key return the same transaction and send nothing.
+    let sent = upstream.sandbox.count(MessageType::Payment);
+    for flow in &flows {
+        let reply = api.pay(&flow.bill, &flow.inquiry_id, &flow.key).await;
+        assert!(reply.status.is_some(), "replay of {}: {reply:?}", flow.key);
+        assert!(reply.replayed, "replay of {}: {reply:?}", flow.key);
+        assert_eq!(
+            reply.transaction_id().as_deref(),
+            Some(flow.transaction_id.as_str()),
+            "replay of {}",
+            flow.key
+        );
+    }
+    assert_eq!(upstream.sandbox.count(MessageType::Payment), sent);
+    ledger.close().await;
+    eprintln!(
+        "{backend:?}: {KILLS} kills in {STREAM} payments: {} succeeded, {} failed (never \
+         sent), {} payment and {} advice messages, {:?}",
+        payments.iter().filter(|p| p.status == "succeeded").count(),
+        payments.iter().filter(|p| p.status == "failed").count(),
+        sent,
+        upstream.sandbox.count(MessageType::Advice),
+        began.elapsed()
+    );
+}
