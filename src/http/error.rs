@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::ValidationError;
 use crate::payments::{PaymentError, UpstreamFailure};
+use crate::store::StoreError;
 
 /// How long clients should wait on upstream maintenance (the vendor says 3 minutes).
 const MAINTENANCE_RETRY_AFTER_SECS: &str = "180";
@@ -129,6 +130,9 @@ impl ApiError {
         match self {
             ApiError::Payment(PaymentError::Unexpected(_)) => {
                 "an internal error occurred; it has been logged".into()
+            }
+            ApiError::Payment(PaymentError::StoreUnavailable(StoreError::NotWritable(why, _))) => {
+                format!("the database {why}; retry later")
             }
             ApiError::Payment(PaymentError::Upstream {
                 result: Some((_, description)),

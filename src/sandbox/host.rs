@@ -191,6 +191,12 @@ fn inquiry(state: &mut State, fields: &Fields) -> Reply {
         Ok(product) => product,
         Err(code) => return Reply::now(rejection(fields, Some(kind), code)),
     };
+    if let Some((code, text)) = catalog::formula_decline(&fields.product, &fields.bill_number) {
+        return Reply::now(Answer {
+            result_desc: text.to_string(),
+            ..rejection(fields, Some(kind), code)
+        });
+    }
     let magic = Magic::of(&fields.bill_number);
     let bill = match magic {
         Magic::FirstMessage(code) => return Reply::now(rejection(fields, Some(kind), &code)),

@@ -34,7 +34,7 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-pub use catalog::{Product, ProductKind, PRODUCTS};
+pub use catalog::{Product, ProductKind, FORMULA_DECLINES, FORMULA_NAMES, PRODUCTS};
 pub use config::SandboxConfig;
 pub use faults::{biller, result_desc, ForcedFault};
 pub use state::{Delivery, ReceivedMessage};

@@ -20,15 +20,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use futures_util::future::BoxFuture;
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnectionMetadata;
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::pool::PoolConnectionMetadata;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 use uuid::Uuid;

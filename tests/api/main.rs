@@ -7,6 +7,8 @@ mod hostile;
 mod auth;
 mod errors;
 mod faults_process;
+mod faults_storage;
+mod faults_upstream;
 mod finance;
 mod flow;
 mod idempotency;
