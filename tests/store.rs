@@ -1436,7 +1436,10 @@ async fn a_payment_and_its_key_link_commit_together_or_not_at_all(db: &TestDb) {
 
     // A second live payment of the inquiry is refused, and its key stays unlinked.
     let second = payment(inq.id, ms(3));
-    match store.insert_transaction_for_key(&second, "shop", "k-2").await {
+    match store
+        .insert_transaction_for_key(&second, "shop", "k-2")
+        .await
+    {
         Err(StoreError::AlreadyPaid(existing)) => assert_eq!(existing, first.id),
         other => panic!("expected AlreadyPaid, got {other:?}"),
     }
