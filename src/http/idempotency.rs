@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{IdempotencyKey, Transaction, TransactionStatus};
 use crate::payments::{Caller, PaymentError};
-use crate::store::{KeyClaim, SharedStore};
+use crate::store::{KeyClaim, SharedStore, StoreError};
 
 use super::error::ApiError;
 use super::views::{status_for, TransactionView};
@@ -76,6 +76,13 @@ fn recorded_nothing(error: &PaymentError) -> bool {
     )
 }
 
+/// Another request with this key linked its transaction first (two repeats taking over one
+/// abandoned claim together): this one recorded and sent nothing.
+fn lost_the_key(error: &PaymentError) -> bool {
+    matches!(error, PaymentError::Unexpected(cause)
+        if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Conflict)))
+}
+
 /// Runs `work` at most once per (client, key), replaying its first answer to repeats.
 pub async fn run_once<F, Fut>(
     store: &SharedStore,
@@ -131,6 +138,9 @@ where
 
     let result = work().await;
     if let Err(error) = &result {
+        if lost_the_key(error) {
+            return Err(ApiError::IdempotencyKeyInUse);
+        }
         if recorded_nothing(error) {
             store
                 .release_idempotency_key(&caller.client, key.as_str())

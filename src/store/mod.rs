@@ -176,6 +176,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Like [`Store::insert_transaction`], and links the held Idempotency-Key `key` of `client`
     /// to the new transaction in the same database transaction (one commit; both or neither).
+    /// A key already linked to a transaction (or gone) gives [`StoreError::Conflict`].
     async fn insert_transaction_for_key(
         &self,
         transaction: &Transaction,

@@ -191,7 +191,7 @@ impl PostgresStore {
             if let Some((client, key)) = key {
                 let linked = sqlx::query(
                     "UPDATE idempotency_keys SET transaction_id = $3 \
-                     WHERE client = $1 AND key = $2",
+                     WHERE client = $1 AND key = $2 AND transaction_id IS NULL",
                 )
                 .bind(client)
                 .bind(key)
@@ -199,7 +199,8 @@ impl PostgresStore {
                 .execute(&mut *db)
                 .await?;
                 if linked.rows_affected() == 0 {
-                    return Err(anyhow::anyhow!("idempotency key {key:?} is not held").into());
+                    // Gone, or linked by a concurrent takeover of the same abandoned key.
+                    return Err(StoreError::Conflict);
                 }
             }
             let mut insert = QueryBuilder::<Postgres>::new(TRANSACTION_INSERT);

@@ -276,7 +276,7 @@ impl SqliteStore {
             if let Some((client, key)) = key {
                 let linked = sqlx::query(
                     "UPDATE idempotency_keys SET transaction_id = ?3 \
-                     WHERE client = ?1 AND key = ?2",
+                     WHERE client = ?1 AND key = ?2 AND transaction_id IS NULL",
                 )
                 .bind(client)
                 .bind(key)
@@ -284,7 +284,8 @@ impl SqliteStore {
                 .execute(&mut *db)
                 .await?;
                 if linked.rows_affected() == 0 {
-                    return Err(anyhow::anyhow!("idempotency key {key:?} is not held").into());
+                    // Gone, or linked by a concurrent takeover of the same abandoned key.
+                    return Err(StoreError::Conflict);
                 }
             }
             let mut insert = QueryBuilder::<Sqlite>::new(TRANSACTION_INSERT);

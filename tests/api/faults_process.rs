@@ -14,16 +14,19 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mpospay_gateway::h2h::MessageType;
+use mpospay_gateway::http::idempotency::request_hash;
 use mpospay_gateway::keys::Role;
 use mpospay_gateway::sandbox::{ForcedFault, Sandbox, SandboxConfig};
-use mpospay_gateway::store::TransactionFilter;
+use mpospay_gateway::store::{KeyClaim, TransactionFilter};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 
 use crate::both_backends;
-use crate::helpers::{create_key, spawn_app_with, Backend, TestDatabase, TestOptions, Upstream};
+use crate::helpers::{
+    create_key, spawn_app, spawn_app_with, Backend, TestDatabase, TestOptions, Upstream,
+};
 
 #[path = "../common/private_pg.rs"]
 mod private_pg;
@@ -928,6 +931,60 @@ async fn a_payment_held_up_by_the_database_past_the_sweep_answers_with_its_trans
     assert_eq!(app.sandbox.count(MessageType::Payment), 1);
 }
 
+both_backends!(concurrent_repeats_of_a_key_a_killed_gateway_left_claimed_send_one_purchase);
+
+/// A gateway killed between claiming an Idempotency-Key and recording its purchase leaves a
+/// claim with nothing behind it; once it is old enough, a repeat takes it over. Repeats that
+/// arrive together must not each take it over: one purchase is sent, the others are told the
+/// key is in use (or get that purchase).
+async fn concurrent_repeats_of_a_key_a_killed_gateway_left_claimed_send_one_purchase(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let hash = request_hash(
+        "purchase",
+        r#"{"customerNumber":"08132250042","product":"3100"}"#,
+    );
+    let claim = app
+        .store
+        .claim_idempotency_key(
+            "pos-web",
+            "left-by-a-kill",
+            &hash,
+            chrono::Utc::now() - chrono::Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claim, KeyClaim::Claimed);
+    let answers = futures_util::future::join_all(
+        (0..6).map(|_| app.purchase("3100", "08132250042", "left-by-a-kill")),
+    )
+    .await;
+    let statuses: Vec<(u16, &str)> = answers.iter().map(|a| (a.status, a.error_code())).collect();
+    assert_eq!(
+        app.sandbox.count(MessageType::Purchase),
+        1,
+        "one purchase for one key; answers: {statuses:?}"
+    );
+    let purchases: HashSet<String> = answers
+        .iter()
+        .filter(|a| a.status == 200)
+        .map(|a| a.id())
+        .collect();
+    assert_eq!(purchases.len(), 1, "answers: {statuses:?}");
+    for answer in &answers {
+        assert!(
+            answer.status == 200
+                || (answer.status == 409 && answer.error_code() == "idempotency_key_in_use"),
+            "answers: {statuses:?}"
+        );
+    }
+    let replay = app.purchase("3100", "08132250042", "left-by-a-kill").await;
+    assert_eq!(replay.status, 200);
+    assert!(purchases.contains(&replay.id()));
+    assert_eq!(app.sandbox.count(MessageType::Purchase), 1);
+}
+
 // --- The gateway killed at random points in a stream of 200 payments --------------------------
 
 /// Payments in the stream, how many run at once, and how many times the gateway is killed.
@@ -944,6 +1001,8 @@ struct Flow {
     inquiry_id: String,
     key: String,
     transaction_id: String,
+    /// From the first payment request to its answer (repeats included).
+    paying_for: Duration,
 }
 
 /// Inquiry, then payment with the flow's own Idempotency-Key; after a lost connection or a
@@ -967,12 +1026,14 @@ async fn payment_flow(api: &Api, index: usize, paying: &Cell<usize>) -> Flow {
     };
     let key = format!("stream-{index}");
     paying.set(paying.get() + 1);
+    let paying_since = Instant::now();
     let reply = pay_until_answered(api, &bill, &inquiry_id, &key, deadline).await;
     Flow {
         bill,
         inquiry_id,
         key,
         transaction_id: reply.transaction_id().expect("a payment id"),
+        paying_for: paying_since.elapsed(),
     }
 }
 
@@ -1031,6 +1092,7 @@ async fn a_gateway_killed_at_random_points_loses_no_payment_and_pays_none_twice(
     let (flows, ()) =
         futures_util::future::join(stream, kill_at_random_points(&mut gateway, &api, &paying))
             .await;
+    let stream_took = began.elapsed();
     assert_eq!(flows.len(), STREAM);
 
     let ledger = Ledger::open(&database.url).await;
@@ -1060,11 +1122,13 @@ async fn a_gateway_killed_at_random_points_loses_no_payment_and_pays_none_twice(
     ledger.close().await;
     eprintln!(
         "{backend:?}: {KILLS} kills in {STREAM} payments: {} succeeded, {} failed (never \
-         sent), {} payment and {} advice messages, {:?}",
+         sent), {} payment and {} advice messages; stream {stream_took:?} (longest wait for a \
+         payment's answer {:?}), in all {:?}",
         payments.iter().filter(|p| p.status == "succeeded").count(),
         payments.iter().filter(|p| p.status == "failed").count(),
         sent,
         upstream.sandbox.count(MessageType::Advice),
+        flows.iter().map(|f| f.paying_for).max().unwrap_or_default(),
         began.elapsed()
     );
 }
