@@ -12,7 +12,7 @@ use crate::payments::PaymentError;
 use crate::store::SharedStore;
 
 use super::auth::Principal;
-use super::body::JsonBody;
+use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
 use super::openapi::{ApiRole, CreateKeyBody, ErrorResponse};
 
@@ -81,7 +81,7 @@ fn require_admin(principal: &Principal) -> Result<(), ApiError> {
     request_body = CreateKeyBody,
     responses(
         (status = 201, description = "The new key, with the key itself (shown only here).", body = CreatedKey),
-        (status = 400, description = "`invalid_request`: the body is not a JSON object, or `role` or `name` is missing or not a string.", body = ErrorResponse),
+        (status = 400, description = "`invalid_request`: the body is not a JSON object (or could not be read), or `role` or `name` is missing or not a string.", body = ErrorResponse),
         (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
         (status = 403, description = "`forbidden`: not an admin key.", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`.", body = ErrorResponse),
@@ -95,15 +95,15 @@ fn require_admin(principal: &Principal) -> Result<(), ApiError> {
 #[post("/v1/api-keys")]
 pub async fn create(
     principal: Principal,
-    body: web::Bytes,
+    body: RawBody,
     store: web::Data<SharedStore>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
-    let body = JsonBody::parse(&body)?;
+    let body = JsonBody::parse(&body.0)?;
     let role = Role::parse(body.string("role")?)
         .ok_or_else(|| ValidationError::new("role", "must be operator, finance or admin"))?;
     let name = body.string("name")?.trim();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ValidationError::new("name", "must be 1 to 100 printable characters").into());
     }
     let new = keys::generate(name, role, Utc::now());

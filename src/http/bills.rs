@@ -7,7 +7,7 @@ use crate::payments::{PaymentRequest, Payments};
 use crate::store::SharedStore;
 
 use super::auth::Principal;
-use super::body::JsonBody;
+use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
 use super::idempotency::{self, key_from, request_hash};
 use super::openapi::{ErrorResponse, InquiryBody, PaymentBody};
@@ -26,8 +26,14 @@ use super::views::TransactionView;
     ),
     request_body = InquiryBody,
     responses(
-        (status = 200, description = "The bill: a succeeded inquiry.", body = TransactionView),
-        (status = 400, description = "`invalid_request`: the body is not a JSON object or `product` is missing or not a string.", body = ErrorResponse),
+        (status = 200, description = "The bill: a succeeded inquiry.", body = TransactionView,
+            links(("payBill" = (
+                operation_id = "payBill",
+                parameters(("billNumber" = "$request.path.billNumber")),
+                request_body = json!({"product": "$request.body#/product", "inquiryId": "$response.body#/id"}),
+                description = "Pay the inquired bill (with a new `Idempotency-Key`)."
+            )))),
+        (status = 400, description = "`invalid_request`: the body is not a JSON object (or could not be read), or `product` is missing or not a string.", body = ErrorResponse),
         (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
         (status = 403, description = "`forbidden`: a finance key.", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`: the body is over 64 KiB.", body = ErrorResponse),
@@ -44,12 +50,12 @@ use super::views::TransactionView;
 pub async fn inquire(
     principal: Principal,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: RawBody,
     payments: web::Data<Payments>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_transact()?;
     let bill_number = BillNumber::parse("billNumber", &path)?;
-    let body = JsonBody::parse(&body)?;
+    let body = JsonBody::parse(&body.0)?;
     let product = ProductCode::parse("product", body.string("product")?)?;
     let inquiry = payments
         .inquire(&principal.caller(), &bill_number, &product)
@@ -75,8 +81,20 @@ pub async fn inquire(
     request_body = PaymentBody,
     responses(
         (status = 200, description = "Paid (`succeeded`).", body = TransactionView,
+            links(
+                ("getTransaction" = (operation_id = "getTransaction", parameters(("id" = "$response.body#/id")),
+                    description = "Read it again, with its upstream exchanges.")),
+                ("adviseTransaction" = (operation_id = "adviseTransaction", parameters(("id" = "$response.body#/id")),
+                    description = "Ask the upstream about it now."))
+            ),
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
         (status = 202, description = "Outcome not known yet (`pending`): the gateway asks the upstream with advice; poll `GET /v1/transactions/{id}`. A replay may show `review` (advice gave up: a person must look).", body = TransactionView,
+            links(
+                ("getTransaction" = (operation_id = "getTransaction", parameters(("id" = "$response.body#/id")),
+                    description = "Read it again, with its upstream exchanges.")),
+                ("adviseTransaction" = (operation_id = "adviseTransaction", parameters(("id" = "$response.body#/id")),
+                    description = "Ask the upstream about it now."))
+            ),
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
         (status = 400, description = "`idempotency_key_required`; `invalid_request` (malformed body or Idempotency-Key).", body = ErrorResponse),
         (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
@@ -101,14 +119,14 @@ pub async fn pay(
     principal: Principal,
     request: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    body: RawBody,
     payments: web::Data<Payments>,
     store: web::Data<SharedStore>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_transact()?;
     let key = key_from(&request)?;
     let bill_number = BillNumber::parse("billNumber", &path)?;
-    let body = JsonBody::parse(&body)?;
+    let body = JsonBody::parse(&body.0)?;
     let product = ProductCode::parse("product", body.string("product")?)?;
     let inquiry_id = uuid::Uuid::parse_str(body.string("inquiryId")?)
         .map_err(|_| ValidationError::new("inquiryId", "must be a transaction id (UUID)"))?;

@@ -1,11 +1,46 @@
 //! Reading JSON bodies field by field, so that every error names its field.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
 
 /// The largest accepted body (API.md: over 64 KiB is 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The raw request body. Unlike `web::Bytes`, a body that cannot be read — over the payload
+/// limit, cut short, or in a `Content-Encoding` that does not decode — is an [`ApiError`], so
+/// the client gets the JSON error body of API.md rather than actix's plain text (which would
+/// also show internal detail).
+#[derive(Debug)]
+pub struct RawBody(pub web::Bytes);
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            bytes.await.map(RawBody).map_err(|error| {
+                if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    tracing::debug!(error = %error, "unreadable request body");
+                    malformed(
+                        "body",
+                        "could not be read (cut short, or its Content-Encoding does not decode)",
+                    )
+                }
+            })
+        })
+    }
+}
 
 /// A parsed JSON object body.
 pub struct JsonBody(pub Map<String, Value>);
@@ -64,5 +99,51 @@ fn static_field(field: &str) -> &'static str {
     match field {
         "amount" => "amount",
         _ => "body",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    async fn read(request: TestRequest) -> Result<RawBody, ApiError> {
+        let (request, mut payload) = request
+            .app_data(web::PayloadConfig::new(4 * MAX_BODY_BYTES))
+            .to_http_parts();
+        RawBody::from_request(&request, &mut payload).await
+    }
+
+    #[actix_rt::test]
+    async fn a_body_over_the_payload_limit_is_a_json_413() {
+        let error = read(TestRequest::post().set_payload(vec![b'a'; 4 * MAX_BODY_BYTES + 1]))
+            .await
+            .expect_err("too large");
+        assert!(matches!(error, ApiError::PayloadTooLarge), "{error:?}");
+    }
+
+    #[actix_rt::test]
+    async fn a_body_that_does_not_decode_is_a_json_400_without_detail() {
+        let error = read(
+            TestRequest::post()
+                .insert_header(("Content-Encoding", "gzip"))
+                .set_payload(r#"{"product":"2042"}"#),
+        )
+        .await
+        .expect_err("not gzip");
+        assert!(
+            matches!(&error, ApiError::Malformed { field, .. } if field == "body"),
+            "{error:?}"
+        );
+        assert!(!error.to_string().contains("gzip header"), "{error}");
+    }
+
+    #[actix_rt::test]
+    async fn a_readable_body_is_returned_unchanged() {
+        let body = read(TestRequest::post().set_payload(r#"{"product":"2042"}"#))
+            .await
+            .expect("readable");
+        assert_eq!(&body.0[..], br#"{"product":"2042"}"#);
     }
 }

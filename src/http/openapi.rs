@@ -310,8 +310,14 @@ pub struct PurchaseBody {
 pub struct CreateKeyBody {
     pub role: ApiRole,
     /// The client the key belongs to (several keys may share it: rotation). 1–100 printable
-    /// characters.
-    #[schema(min_length = 1, max_length = 100, example = "pos-web")]
+    /// characters (no control characters), not only spaces; leading and trailing spaces are
+    /// trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "pos-web"
+    )]
     pub name: String,
 }
 

@@ -7,7 +7,7 @@ use crate::payments::{Payments, PurchaseRequest};
 use crate::store::SharedStore;
 
 use super::auth::Principal;
-use super::body::JsonBody;
+use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
 use super::idempotency::{self, key_from, request_hash};
 use super::openapi::{ErrorResponse, PurchaseBody};
@@ -29,8 +29,12 @@ use super::views::TransactionView;
     request_body = PurchaseBody,
     responses(
         (status = 200, description = "Bought (`succeeded`).", body = TransactionView,
+            links(("getTransaction" = (operation_id = "getTransaction", parameters(("id" = "$response.body#/id")),
+                description = "Read it again, with its upstream exchanges."))),
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
         (status = 202, description = "Outcome unknown (`review`): a person must look.", body = TransactionView,
+            links(("getTransaction" = (operation_id = "getTransaction", parameters(("id" = "$response.body#/id")),
+                description = "Read it again, with its upstream exchanges."))),
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
         (status = 400, description = "`idempotency_key_required`; `invalid_request` (malformed body or Idempotency-Key).", body = ErrorResponse),
         (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
@@ -52,13 +56,13 @@ use super::views::TransactionView;
 pub async fn purchase(
     principal: Principal,
     request: HttpRequest,
-    body: web::Bytes,
+    body: RawBody,
     payments: web::Data<Payments>,
     store: web::Data<SharedStore>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_transact()?;
     let key = key_from(&request)?;
-    let body = JsonBody::parse(&body)?;
+    let body = JsonBody::parse(&body.0)?;
     let purchase = PurchaseRequest {
         product: ProductCode::parse("product", body.string("product")?)?,
         customer_number: CustomerNumber::parse("customerNumber", body.string("customerNumber")?)?,
