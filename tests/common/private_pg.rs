@@ -50,7 +50,7 @@ impl PrivatePostgres {
         };
         let data = cluster.data_dir();
         run(
-            &mut cluster
+            cluster
                 .server_command("initdb")
                 .arg("-D")
                 .arg(&data)
@@ -75,8 +75,7 @@ impl PrivatePostgres {
     /// backend killed); the next start runs crash recovery. Returns once it is down.
     pub fn crash(&self) {
         run(
-            &mut self
-                .pg_ctl()
+            self.pg_ctl()
                 .args(["stop", "-m", "immediate", "-w", "-t", "60"]),
             "pg_ctl stop -m immediate",
         );
