@@ -136,6 +136,13 @@ where
             Err(error) if batch.len() == 1 => {
                 let _ = replies.pop().map(|reply| reply.send(Err(error)));
             }
+            // The database is away (or refuses every write): each write alone would wait its
+            // own connection timeout in turn. Every write of the batch gets the answer now.
+            Err(error) if same_for_every_write(&error).is_some() => {
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(same_for_every_write(&error).expect("checked")));
+                }
+            }
             Err(error) => {
                 tracing::warn!(error = %error, size = batch.len(), "batch write failed; retrying each write alone");
                 for (write, reply) in batch.iter().zip(replies.drain(..)) {
@@ -144,5 +151,18 @@ where
                 }
             }
         }
+    }
+}
+
+/// For an error that is about the database rather than one write (unavailable, full,
+/// read-only): a copy of it for each waiting caller.
+fn same_for_every_write(error: &StoreError) -> Option<StoreError> {
+    let copy = |source: &sqlx::Error| sqlx::Error::Protocol(source.to_string());
+    match error {
+        StoreError::Unavailable(source) => Some(StoreError::Unavailable(copy(source))),
+        StoreError::NotWritable(reason, source) => {
+            Some(StoreError::NotWritable(reason, copy(source)))
+        }
+        _ => None,
     }
 }
