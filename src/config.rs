@@ -342,11 +342,17 @@ impl RawSettings {
         let Some(url) = raw.url.clone().filter(|url| !url.is_empty()) else {
             return Ok(None);
         };
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if url.starts_with("https://") {
+            // The HTTP client is built without TLS (the vendor's host is plain HTTP): refuse at
+            // start-up rather than fail every message.
             return Err(invalid(
                 "upstream.url",
-                "must start with http:// or https://",
+                "https:// is not supported by this build (the upstream speaks plain HTTP); \
+                 use http://, or a TLS-terminating proxy on the gateway's host",
             ));
+        }
+        if !url.starts_with("http://") {
+            return Err(invalid("upstream.url", "must start with http://"));
         }
         fn required<T: Clone>(value: &Option<T>, setting: &'static str) -> Result<T, ConfigError> {
             value.clone().ok_or_else(|| invalid(setting, "is missing"))
@@ -411,6 +417,18 @@ mod tests {
         let error = raw.validate().unwrap_err().to_string();
         assert!(error.contains("upstream.account"), "{error}");
         assert!(error.contains("10 digits"), "{error}");
+    }
+
+    #[test]
+    fn an_https_upstream_is_refused_at_start_up_not_at_the_first_message() {
+        let mut raw = configured();
+        raw.upstream.url = Some("https://h2h.example.com".into());
+        let error = raw.validate().unwrap_err().to_string();
+        assert!(error.contains("upstream.url"), "{error}");
+        assert!(error.contains("https:// is not supported"), "{error}");
+        let mut raw = configured();
+        raw.upstream.url = Some("ftp://h2h.example.com".into());
+        assert!(raw.validate().is_err());
     }
 
     #[test]
