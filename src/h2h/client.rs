@@ -181,7 +181,8 @@ impl UpstreamClient {
 }
 
 /// An answer counts only if it is HTTP 200 with a JSON object carrying a result code.
-fn classify(status: u16, body: &[u8]) -> Outcome {
+/// Public for the fuzz targets (docs/fuzzing.md).
+pub fn classify(status: u16, body: &[u8]) -> Outcome {
     if status != 200 {
         return Outcome::Unknown(UnknownReason::HttpStatus(status));
     }

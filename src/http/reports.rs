@@ -13,7 +13,7 @@ use crate::store::SharedStore;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::openapi::ErrorResponse;
-use super::search::{day_start, BusinessZone};
+use super::search::{day_start, parse_date, BusinessZone};
 use super::views::{TransactionStatus, TransactionType};
 
 /// Counts and rupiah sums.
@@ -96,12 +96,10 @@ pub async fn daily(
     principal.require(principal.role.reads_all())?;
     let zone = zone.0;
     let date = match query.get("date") {
-        Some(raw) => {
-            NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| ApiError::Malformed {
-                field: "date".into(),
-                message: "must be a date YYYY-MM-DD".into(),
-            })?
-        }
+        Some(raw) => parse_date(raw).ok_or_else(|| ApiError::Malformed {
+            field: "date".into(),
+            message: "must be a date YYYY-MM-DD".into(),
+        })?,
         None => Utc::now().with_timezone(&zone).date_naive(),
     };
     let next = date

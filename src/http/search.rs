@@ -7,7 +7,7 @@ use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionT
 use actix_web::{get, web, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures_util::stream;
 use serde::Serialize;
@@ -49,13 +49,22 @@ pub fn day_start(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// A business date, `YYYY-MM-DD`, in the years 1 to 9999. chrono alone also reads signed years
+/// of any length: the day `-262143-01-01` starts before the first UTC time (`day_start`
+/// panicked), and such years are out of Postgres's range (docs/fuzzing.md, "Findings").
+pub fn parse_date(value: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|date| (1..=9999).contains(&date.year()))
+}
+
 /// `from`/`to`: an RFC 3339 time, or a business date (`to` then includes that whole day).
 fn parse_bound(field: &str, value: &str, zone: Tz, end: bool) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(time) = DateTime::parse_from_rfc3339(value) {
         return Ok(time.with_timezone(&Utc));
     }
-    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| malformed(field, "must be an RFC 3339 time or a date YYYY-MM-DD"))?;
+    let date = parse_date(value)
+        .ok_or_else(|| malformed(field, "must be an RFC 3339 time or a date YYYY-MM-DD"))?;
     let date = if end {
         date.checked_add_days(Days::new(1))
             .ok_or_else(|| malformed(field, "is out of range"))?
