@@ -300,38 +300,49 @@ const KEY_ANSWERS_UPDATE: &str = "UPDATE idempotency_keys AS k \
 const KEY_ANSWERS_WHERE: &str =
     ") AS v (client, key, status, body) WHERE k.client = v.client AND k.key = v.key";
 
-/// Commits a batch of the group committer in one database transaction: its transactions, then
-/// its exchanges (which may refer to them), then its Idempotency-Key answers, each kind as one
-/// multi-row statement. Batch sizes vary, so these statements stay out of the prepared-statement
+/// Commits a batch of the group committer as ONE statement (one round trip, one commit): its
+/// transactions, exchanges and Idempotency-Key answers as multi-row data-modifying `WITH`
+/// clauses. The statement is atomic; foreign keys are checked at its end, when the transactions
+/// its exchanges refer to are in. Batch sizes vary, so it stays out of the prepared-statement
 /// cache.
 async fn flush_writes(pool: PgPool, writes: Arc<[Write]>) -> Result<(), StoreError> {
     let transactions: Vec<&Transaction> = writes.iter().filter_map(Write::transaction).collect();
     let exchanges: Vec<&ExchangeRecord> = writes.iter().filter_map(Write::exchange).collect();
     let answers: Vec<&KeyAnswer> = writes.iter().filter_map(Write::key_answer).collect();
-    // The first statement writes, so the transaction never has to upgrade a read lock.
-    let mut db = pool.begin().await?;
+    let mut query = QueryBuilder::<Postgres>::new("WITH ");
+    let mut first = true;
+    let mut clause = |query: &mut QueryBuilder<Postgres>, name: &str| {
+        if !std::mem::take(&mut first) {
+            query.push(", ");
+        }
+        query.push(name).push(" AS (");
+    };
     if !transactions.is_empty() {
-        let mut insert = QueryBuilder::<Postgres>::new(TRANSACTION_INSERT);
-        insert.push_values(transactions, push_transaction);
-        insert.build().persistent(false).execute(&mut *db).await?;
+        clause(&mut query, "t");
+        query.push(TRANSACTION_INSERT);
+        query.push_values(transactions, push_transaction);
+        query.push(")");
     }
     if !exchanges.is_empty() {
-        let mut insert = QueryBuilder::<Postgres>::new(EXCHANGE_INSERT);
-        insert.push_values(exchanges, push_exchange);
-        insert.build().persistent(false).execute(&mut *db).await?;
+        clause(&mut query, "e");
+        query.push(EXCHANGE_INSERT);
+        query.push_values(exchanges, push_exchange);
+        query.push(")");
     }
     if !answers.is_empty() {
-        let mut update = QueryBuilder::<Postgres>::new(KEY_ANSWERS_UPDATE);
-        update.push_values(answers, |mut row, answer| {
+        clause(&mut query, "a");
+        query.push(KEY_ANSWERS_UPDATE);
+        query.push_values(answers, |mut row, answer| {
             row.push_bind(&answer.client)
                 .push_bind(&answer.key)
                 .push_bind(answer.status)
                 .push_bind(&answer.body);
         });
-        update.push(KEY_ANSWERS_WHERE);
-        update.build().persistent(false).execute(&mut *db).await?;
+        query.push(KEY_ANSWERS_WHERE);
+        query.push(")");
     }
-    db.commit().await?;
+    query.push(" SELECT 1");
+    query.build().persistent(false).execute(&pool).await?;
     Ok(())
 }
 
