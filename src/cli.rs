@@ -41,7 +41,7 @@ pub enum Command {
     },
     /// Run the upstream simulator alone.
     Sandbox {
-        #[arg(long, default_value = "127.0.0.1:8081")]
+        #[arg(long, default_value = crate::sandbox::DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Seed for its generated data (paymentCodes, references).
         #[arg(long, default_value_t = 42)]

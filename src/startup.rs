@@ -1,5 +1,5 @@
 //! Builds and runs the application: listener, store, upstream clients per worker, routes, and
-//! the reconciler. `main` and the tests both go through [`Application::build`].
+//! the reconciler. `serve` and the tests both go through [`Application::build_with`].
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::h2h::UpstreamClient;
 use crate::http;
 use crate::payments::reconciler::Reconciler;
 use crate::payments::Payments;
-use crate::store::{self, SharedStore};
+use crate::store::SharedStore;
 
 /// How long a client may take to send a request's head (then 408).
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,16 +53,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the store (applying migrations), binds the listener and starts the reconciler.
-    /// The upstream must be configured (`--sandbox` fills it in before this).
-    pub async fn build(settings: Settings, options: RunOptions) -> anyhow::Result<Self> {
-        let store =
-            store::connect(&settings.database_url, settings.database_max_connections).await?;
-        let listener = TcpListener::bind(settings.listen)?;
-        Self::build_with(settings, options, store, listener)
-    }
-
-    /// As [`Self::build`], with a store and listener made by the caller.
+    /// Builds the gateway on a store (migrations applied) and a bound listener made by the
+    /// caller, and starts the reconciler. The upstream must be configured (`--sandbox` fills it
+    /// in before this).
     pub fn build_with(
         settings: Settings,
         options: RunOptions,
