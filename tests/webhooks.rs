@@ -557,15 +557,48 @@ async fn an_https_receiver_whose_certificate_does_not_verify_is_a_tls_failure_an
     assert!(receiver.received().is_empty(), "nothing was sent");
 }
 
+/// Captures what the gateway's code logs on this thread.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[actix_web::test]
-async fn no_error_text_or_debug_output_holds_the_secret() {
-    let secret = EndpointSecret::generate();
+async fn no_log_line_error_text_or_debug_output_holds_a_secret() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (secret, old) = (EndpointSecret::generate(), EndpointSecret::generate());
     let receiver = spawn_receiver(&secret, &[500], Duration::ZERO).await;
-    let delivery = claimed(&transaction_event(), &receiver.url, vec![secret.clone()], 0);
-    let update = attempt(&delivery).await;
-    let shown = format!("{update:?} {delivery:?}");
-    let encoded = secret.expose().strip_prefix("whsec_").unwrap();
-    assert!(!shown.contains(encoded), "{shown}");
+    let secrets = vec![secret.clone(), old.clone()];
+    let refused = format!("http://127.0.0.1:{}/hook", unused_port());
+    let mut shown = String::new();
+    for url in [receiver.url.as_str(), refused.as_str()] {
+        let delivery = claimed(&transaction_event(), url, secrets.clone(), 0);
+        let update = attempt(&delivery).await;
+        assert_eq!(update.status, DeliveryStatus::Pending);
+        shown.push_str(&format!("{update:?} {delivery:?}"));
+    }
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("webhook attempt failed"), "{logged}");
+    for secret in [&secret, &old] {
+        let encoded = secret.expose().strip_prefix("whsec_").unwrap();
+        assert!(!shown.contains(encoded), "{shown}");
+        assert!(!logged.contains(encoded), "{logged}");
+    }
 }
 
 /// The Python receiver of docs/webhooks.md, run as written, when `python3` (or

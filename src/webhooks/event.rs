@@ -157,6 +157,22 @@ impl Event {
         }
     }
 
+    /// Rebuilds an event from its stored row; `None` when the row is not one this code wrote.
+    /// Its [`Event::to_json`] is byte for byte the body first sent.
+    pub fn from_stored(
+        id: &str,
+        kind: &str,
+        created_at: DateTime<Utc>,
+        data_json: &str,
+    ) -> Option<Self> {
+        Some(Self {
+            id: EventId::parse(id)?,
+            kind: EventType::parse(kind).ok()?,
+            created_at,
+            data: serde_json::from_str(data_json).ok()?,
+        })
+    }
+
     /// The webhook body and feed item.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an event always serializes")
@@ -198,6 +214,23 @@ mod tests {
         );
         let back: Event = serde_json::from_slice(&low.to_json()).unwrap();
         assert_eq!(back, low);
+    }
+
+    #[test]
+    fn an_event_rebuilt_from_its_row_has_the_same_body() {
+        let transaction = json!({"id": "0193", "status": "pending", "amount": 304000,
+                                 "receipt": [{"label": "Kode Bayar", "value": "AF08"}]});
+        let event =
+            Event::for_transaction(TransactionStatus::Pending, transaction, Utc::now()).unwrap();
+        let row = Event::from_stored(
+            event.id.as_str(),
+            event.kind.as_str(),
+            event.created_at,
+            &event.data_json(),
+        )
+        .unwrap();
+        assert_eq!(row.to_json(), event.to_json());
+        assert!(Event::from_stored("x", "deposit.low", event.created_at, "{}").is_none());
     }
 
     #[test]

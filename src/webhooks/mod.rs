@@ -24,7 +24,7 @@ pub use encryption::{
 };
 pub use endpoint::{EndpointUrl, EventFilter, InvalidEndpointUrl, MAX_URL_LEN};
 pub use event::{Event, EventData, EventId, EventType, UnknownEventType};
-pub use rotation::{live_secrets, Rotation};
+pub use rotation::{live_secrets, open_live_secrets, Rotation};
 pub use schedule::{NextAttempt, RetrySchedule, DEFAULT_RETRY_SCHEDULE_SECS};
 pub use secret::{EndpointSecret, InvalidSecret, SECRET_PREFIX};
 pub use sender::{AttemptOutcome, WebhookSender, MAX_RECEIVER_BODY_BYTES};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::encryption::{DecryptError, EncryptionKey, StoredSecret};
 use super::secret::EndpointSecret;
 
 /// What a rotation stores: the new current secret, and until when the old one keeps signing.
@@ -42,6 +43,22 @@ pub fn live_secrets(
     secrets
 }
 
+/// [`live_secrets`] from an endpoint's stored columns (`secret_encrypted`,
+/// `previous_secret_encrypted`, `previous_secret_until`); an expired previous secret is not
+/// even decrypted.
+pub fn open_live_secrets(
+    key: &EncryptionKey,
+    current: &StoredSecret,
+    previous: Option<(&StoredSecret, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<EndpointSecret>, DecryptError> {
+    let previous = match previous {
+        Some((stored, until)) if now < until => Some((key.decrypt(stored)?, until)),
+        _ => None,
+    };
+    Ok(live_secrets(key.decrypt(current)?, previous, now))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +76,26 @@ mod tests {
         let after = live_secrets(rotation.secret.clone(), previous, rotation.previous_until);
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].expose(), rotation.secret.expose());
+    }
+
+    #[test]
+    fn stored_secrets_open_into_the_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let key =
+            EncryptionKey::load(&crate::webhooks::ensure_key_file(dir.path()).unwrap()).unwrap();
+        let (new, old) = (EndpointSecret::generate(), EndpointSecret::generate());
+        let (new_stored, old_stored) = (key.encrypt(&new), key.encrypt(&old));
+        let now = Utc::now();
+        let until = now + chrono::Duration::hours(1);
+        let open = |at| open_live_secrets(&key, &new_stored, Some((&old_stored, until)), at);
+        let during: Vec<String> = open(now)
+            .unwrap()
+            .iter()
+            .map(|s| s.expose().into())
+            .collect();
+        assert_eq!(during, vec![new.expose(), old.expose()]);
+        assert_eq!(open(until).unwrap().len(), 1);
+        let damaged = StoredSecret::from_stored("v1:AAAA".into());
+        assert!(open_live_secrets(&key, &damaged, None, now).is_err());
     }
 }
