@@ -357,10 +357,8 @@ async fn a_receiver_that_resets_the_connection_is_retried() {
     .await;
     let (status, error) = retried(&update);
     assert_eq!(status, None);
-    assert!(
-        error.contains("reset") || error.contains("closed"),
-        "{error}"
-    );
+    // The kernel's reset may come while sending or while reading the answer.
+    assert!(error.starts_with("connection reset while"), "{error}");
 }
 
 #[actix_web::test]

@@ -36,6 +36,25 @@ pub enum KeyFileError {
     NotHex { path: String },
 }
 
+/// Why webhooks are off: the routes answer an error and the start-up log says this.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhooksUnavailable {
+    #[error(
+        "webhooks are off: no encryption key for endpoint secrets; set \
+         webhooks.encryption_key_file (GATEWAY_WEBHOOKS_ENCRYPTION_KEY_FILE) to a file of 64 hex \
+         digits, e.g. from `openssl rand -hex 32`"
+    )]
+    NotConfigured,
+    #[error("webhooks are off: {0}")]
+    KeyFile(#[from] KeyFileError),
+}
+
+/// The key at start-up, from `webhooks.encryption_key_file`.
+pub fn load_encryption_key(path: Option<&Path>) -> Result<EncryptionKey, WebhooksUnavailable> {
+    let path = path.ok_or(WebhooksUnavailable::NotConfigured)?;
+    Ok(EncryptionKey::load(path)?)
+}
+
 /// A stored secret that this key cannot open: another key, or a damaged value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecryptError {
@@ -219,6 +238,23 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn without_a_key_webhooks_are_off_and_the_message_says_how_to_fix_it() {
+        let error = load_encryption_key(None).unwrap_err().to_string();
+        assert!(
+            error.contains("GATEWAY_WEBHOOKS_ENCRYPTION_KEY_FILE"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let error = load_encryption_key(Some(&dir.path().join("gone")))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("webhooks are off: "), "{error}");
+        assert!(error.contains("does not exist"), "{error}");
+        let path = ensure_key_file(dir.path()).unwrap();
+        assert!(load_encryption_key(Some(&path)).is_ok());
     }
 
     #[test]

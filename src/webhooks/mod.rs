@@ -20,7 +20,8 @@ mod tls;
 
 pub use delivery::{attempt_delivery, next_state, ClaimedDelivery, DeliveryStatus, DeliveryUpdate};
 pub use encryption::{
-    ensure_key_file, DecryptError, EncryptionKey, KeyFileError, StoredSecret, KEY_FILE_NAME,
+    ensure_key_file, load_encryption_key, DecryptError, EncryptionKey, KeyFileError, StoredSecret,
+    WebhooksUnavailable, KEY_FILE_NAME,
 };
 pub use endpoint::{EndpointUrl, EventFilter, InvalidEndpointUrl, MAX_URL_LEN};
 pub use event::{Event, EventData, EventId, EventType, UnknownEventType};

@@ -6,6 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::error::ParseError;
 use awc::error::{ConnectError, SendRequestError};
 use awc::http::header;
 
@@ -109,6 +110,9 @@ impl WebhookSender {
             SendRequestError::Connect(error) => retry(format!("connection failed: {error}")),
             SendRequestError::Send(error) => retry(io_failure("sending", &error)),
             SendRequestError::Url(error) => retry(format!("invalid URL: {error}")),
+            SendRequestError::Response(ParseError::Io(error)) => {
+                retry(io_failure("reading the answer", &error))
+            }
             SendRequestError::Response(error) => retry(format!("invalid answer: {error}")),
             other => retry(format!("request failed: {other}")),
         }
