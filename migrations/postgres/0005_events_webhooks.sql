@@ -58,5 +58,5 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due_idx
     ON webhook_deliveries (next_attempt_at)
     WHERE status = 'pending';
--- The deliveries log of an endpoint, newest first.
-CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
+-- The deliveries log of an endpoint, newest first, paged by id (UUIDv7: creation order).
+CREATE INDEX webhook_deliveries_endpoint_id_idx ON webhook_deliveries (endpoint_id, id);
