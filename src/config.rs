@@ -2,7 +2,7 @@
 //! then `GATEWAY_*_FILE` secrets read from files. Validated once, at start-up.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -31,6 +31,7 @@ pub struct RawSettings {
     pub upstream: RawUpstream,
     pub payments: PaymentSettings,
     pub rate_limit: RateLimitSettings,
+    pub webhooks: RawWebhookSettings,
 }
 
 impl Default for RawSettings {
@@ -43,6 +44,7 @@ impl Default for RawSettings {
             upstream: RawUpstream::default(),
             payments: PaymentSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            webhooks: RawWebhookSettings::default(),
         }
     }
 }
@@ -159,6 +161,80 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// Webhook delivery (API.md, "Notifications"), as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawWebhookSettings {
+    /// Delays between attempts; after the last one a delivery is `failed`.
+    pub retry_schedule_secs: Vec<u64>,
+    /// One attempt's limit: connecting, sending and the answer's head.
+    pub timeout_ms: u64,
+    /// A file of 64 hex digits (`openssl rand -hex 32`), the key endpoint secrets are encrypted
+    /// with. Without one the webhook routes answer an error.
+    pub encryption_key_file: Option<String>,
+    /// For this long after a rotation deliveries carry the old secret's signature too.
+    pub rotation_overlap_secs: u64,
+    /// A PEM bundle trusted for `https://` receivers besides the system's roots.
+    pub ca_file: Option<String>,
+}
+
+impl Default for RawWebhookSettings {
+    fn default() -> Self {
+        Self {
+            retry_schedule_secs: crate::webhooks::DEFAULT_RETRY_SCHEDULE_SECS.to_vec(),
+            timeout_ms: 15_000,
+            encryption_key_file: None,
+            rotation_overlap_secs: 86_400,
+            ca_file: None,
+        }
+    }
+}
+
+/// Validated webhook settings.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub retry_schedule: crate::webhooks::RetrySchedule,
+    pub timeout: Duration,
+    pub encryption_key_file: Option<PathBuf>,
+    pub rotation_overlap: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The longest single delay of the retry schedule (a typo of a few zeros would otherwise park a
+/// delivery for years).
+const MAX_WEBHOOK_DELAY_SECS: u64 = 7 * 24 * 3600;
+
+impl RawWebhookSettings {
+    pub fn validate(&self) -> Result<WebhookSettings, ConfigError> {
+        if self.timeout_ms == 0 {
+            return Err(invalid("webhooks.timeout_ms", "must be above 0"));
+        }
+        if let Some(delay) = self
+            .retry_schedule_secs
+            .iter()
+            .find(|delay| **delay > MAX_WEBHOOK_DELAY_SECS)
+        {
+            return Err(invalid(
+                "webhooks.retry_schedule_secs",
+                format!("{delay} is more than {MAX_WEBHOOK_DELAY_SECS} seconds (7 days)"),
+            ));
+        }
+        let path = |value: &Option<String>| {
+            value
+                .as_deref()
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from)
+        };
+        Ok(WebhookSettings {
+            retry_schedule: crate::webhooks::RetrySchedule::from_secs(&self.retry_schedule_secs),
+            timeout: Duration::from_millis(self.timeout_ms),
+            encryption_key_file: path(&self.encryption_key_file),
+            rotation_overlap: Duration::from_secs(self.rotation_overlap_secs),
+            ca_file: path(&self.ca_file),
+        })
+    }
+}
+
 /// Validated upstream settings.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
@@ -217,8 +293,11 @@ const FILE_SETTINGS: [(&str, &str); 6] = [
     ("GATEWAY_UPSTREAM_URL_FILE", "upstream.url"),
 ];
 
+/// Settings that end in `_FILE` but are themselves paths (not `…_FILE` secret indirections).
+const PATH_SETTINGS: [&str; 2] = ["webhooks.encryption_key_file", "webhooks.ca_file"];
+
 /// Settings whose values are text, never parsed as numbers.
-const TEXT_SETTINGS: [&str; 12] = [
+const TEXT_SETTINGS: [&str; 14] = [
     "listen",
     "database_url",
     "log_format",
@@ -231,13 +310,15 @@ const TEXT_SETTINGS: [&str; 12] = [
     "upstream.institution_code",
     "upstream.origin",
     "upstream.timezone",
+    "webhooks.encryption_key_file",
+    "webhooks.ca_file",
 ];
 
 /// `UPSTREAM_CLIENT_ID` → `upstream.client_id`, `PAYMENTS_…` → `payments.…`,
-/// `RATE_LIMIT_BURST` → `rate_limit.burst`.
+/// `RATE_LIMIT_BURST` → `rate_limit.burst`, `WEBHOOKS_TIMEOUT_MS` → `webhooks.timeout_ms`.
 fn setting_path(env_key: &str) -> String {
     let key = env_key.to_ascii_lowercase();
-    for section in ["upstream", "payments", "rate_limit"] {
+    for section in ["upstream", "payments", "rate_limit", "webhooks"] {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
         }
@@ -266,7 +347,10 @@ pub fn load(config_path: Option<&Path>) -> Result<RawSettings, ConfigError> {
     // Env values are parsed (numbers, arrays) except for text settings, which stay exactly as
     // written: an account like `0000000018` must keep its leading zeros.
     let env = Env::prefixed("GATEWAY_")
-        .filter(|key| !key.as_str().to_ascii_lowercase().ends_with("_file"))
+        .filter(|key| {
+            !key.as_str().to_ascii_lowercase().ends_with("_file")
+                || PATH_SETTINGS.contains(&setting_path(key.as_str()).as_str())
+        })
         .map(|key| setting_path(key.as_str()).into());
     for (key, value) in env.iter() {
         if TEXT_SETTINGS.contains(&key.as_str()) {
@@ -322,6 +406,8 @@ impl RawSettings {
             return Err(invalid("rate_limit.burst", "must be at least 1"));
         }
         let upstream = self.upstream_settings(zone)?;
+        // Checked at start-up; the webhook worker reads them with `webhooks.validate()`.
+        self.webhooks.validate()?;
         Ok(Settings {
             listen,
             database_url: self
@@ -468,6 +554,57 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("rate_limit.requests_per_second"));
+    }
+
+    #[test]
+    fn webhooks_default_as_api_md_says_and_bad_values_are_named() {
+        let raw = RawWebhookSettings::default();
+        assert_eq!(
+            raw.retry_schedule_secs,
+            vec![5, 300, 1800, 7200, 18000, 36000, 36000]
+        );
+        let settings = raw.validate().unwrap();
+        assert_eq!(settings.timeout, Duration::from_millis(15_000));
+        assert_eq!(settings.rotation_overlap, Duration::from_secs(86_400));
+        assert_eq!(settings.encryption_key_file, None);
+        let mut raw = configured();
+        raw.webhooks.timeout_ms = 0;
+        let error = raw.validate().unwrap_err().to_string();
+        assert!(error.contains("webhooks.timeout_ms"), "{error}");
+        let mut raw = configured();
+        raw.webhooks.retry_schedule_secs = vec![5, 36_000_000];
+        let error = raw.validate().unwrap_err().to_string();
+        assert!(error.contains("webhooks.retry_schedule_secs"), "{error}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn webhook_settings_come_from_the_file_and_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "gw.toml",
+                r#"
+                [webhooks]
+                timeout_ms = 2000
+                rotation_overlap_secs = 60
+                "#,
+            )?;
+            jail.set_env("GATEWAY_WEBHOOKS_RETRY_SCHEDULE_SECS", "[1, 2, 3]");
+            jail.set_env("GATEWAY_WEBHOOKS_ENCRYPTION_KEY_FILE", "/run/keys/0123");
+            jail.set_env("GATEWAY_WEBHOOKS_TIMEOUT_MS", "2500");
+            jail.set_env("GATEWAY_WEBHOOKS_CA_FILE", "ca.pem");
+            let raw = load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(raw.webhooks.retry_schedule_secs, vec![1, 2, 3]);
+            assert_eq!(raw.webhooks.timeout_ms, 2500);
+            assert_eq!(raw.webhooks.rotation_overlap_secs, 60);
+            assert_eq!(
+                raw.webhooks.encryption_key_file.as_deref(),
+                Some("/run/keys/0123")
+            );
+            let settings = raw.webhooks.validate().unwrap();
+            assert_eq!(settings.ca_file, Some(PathBuf::from("ca.pem")));
+            Ok(())
+        });
     }
 
     #[test]

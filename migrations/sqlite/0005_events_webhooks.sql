@@ -1,0 +1,63 @@
+-- Events and webhooks (API.md, "Notifications: the event feed and webhooks").
+-- Same conventions as 0001: STRICT, lowercase hyphenated uuid text, RFC 3339 UTC text times.
+-- An event is inserted in the same database transaction as the state it announces, with one
+-- webhook_deliveries row per endpoint that wants it.
+
+CREATE TABLE events (
+    -- evt_ + a UUIDv7 in simple form: ids sort by creation, the feed pages by id.
+    id             TEXT NOT NULL PRIMARY KEY,
+    type           TEXT NOT NULL CHECK (type IN ('transaction.pending', 'transaction.succeeded',
+                                                 'transaction.failed', 'transaction.review',
+                                                 'deposit.low')),
+    -- The transaction's client; NULL for deposit.* events (seen by finance and admin only).
+    client         TEXT,
+    transaction_id TEXT,
+    -- The event's `data` as JSON text, exactly as sent: retries sign the same bytes.
+    data           TEXT NOT NULL,
+    created_at     TEXT NOT NULL
+) STRICT;
+
+-- The operator's feed: its own client's events, oldest first after a cursor.
+CREATE INDEX events_client_id_idx ON events (client, id);
+-- Pruning after the retention period.
+CREATE INDEX events_created_at_idx ON events (created_at);
+
+CREATE TABLE webhook_endpoints (
+    id                        TEXT NOT NULL PRIMARY KEY,
+    url                       TEXT NOT NULL,
+    -- NULL: every client's transactions and deposit.* events.
+    client                    TEXT,
+    -- A JSON array of event types; [] for all.
+    events                    TEXT NOT NULL,
+    -- v1: + base64(nonce || AES-256-GCM ciphertext); never the secret in clear.
+    secret_encrypted          TEXT NOT NULL,
+    -- The secret before the last rotation, still signing until previous_secret_until.
+    previous_secret_encrypted TEXT,
+    previous_secret_until     TEXT,
+    created_at                TEXT NOT NULL,
+    deleted_at                TEXT
+) STRICT;
+
+CREATE TABLE webhook_deliveries (
+    id               TEXT NOT NULL PRIMARY KEY,
+    endpoint_id      TEXT NOT NULL REFERENCES webhook_endpoints (id),
+    event_id         TEXT NOT NULL REFERENCES events (id),
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT,
+    -- A worker holding the delivery until then (one writer on SQLite; the lease still keeps a
+    -- restarted process from sending an attempt that is in flight).
+    lease_until      TEXT,
+    last_attempt_at  TEXT,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    created_at       TEXT NOT NULL,
+    UNIQUE (endpoint_id, event_id)
+) STRICT;
+
+-- Claiming due work: pending deliveries by next attempt.
+CREATE INDEX webhook_deliveries_due_idx
+    ON webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending';
+-- The deliveries log of an endpoint, newest first, paged by id (UUIDv7: creation order).
+CREATE INDEX webhook_deliveries_endpoint_id_idx ON webhook_deliveries (endpoint_id, id);
