@@ -201,7 +201,8 @@ impl<D: Dialect> SqlStore<D> {
 macro_rules! shared_statements {
     ($db:ty) => {
         impl SqlStore<$db> {
-            /// Wraps a connected pool: starts its group committer and applies the migrations.
+            /// Wraps a connected pool: starts its group committer and applies any migration not
+            /// applied yet.
             pub(super) async fn open(
                 pool: Pool<$db>,
                 probe: <$db as Dialect>::Probe,
@@ -210,23 +211,17 @@ macro_rules! shared_statements {
                     let pool = pool.clone();
                     move |writes| <$db as Dialect>::flush(pool.clone(), writes)
                 });
-                let store = Self {
+                // Serialised across processes by sqlx's lock on Postgres.
+                <$db as Dialect>::migrator()
+                    .run(&pool)
+                    .await
+                    .with_context(|| format!("applying {} migrations", <$db>::NAME))?;
+                Ok(Self {
                     pool,
                     writer,
                     trx_ids: Mutex::default(),
                     probe,
-                };
-                store.migrate().await?;
-                Ok(store)
-            }
-
-            /// Applies any migration not applied yet (serialised across processes by sqlx's
-            /// lock on Postgres).
-            pub async fn migrate(&self) -> anyhow::Result<()> {
-                <$db as Dialect>::migrator()
-                    .run(&self.pool)
-                    .await
-                    .with_context(|| format!("applying {} migrations", <$db>::NAME))
+                })
             }
 
             /// Appends `INSERT INTO transactions … VALUES …` for `rows`.
