@@ -120,15 +120,6 @@ macro_rules! transaction_columns {
 }
 pub(crate) use {mutable_columns, transaction_columns};
 
-const SEARCH_TRANSACTIONS: &str = concat!(
-    "SELECT ",
-    transaction_columns!(),
-    " FROM transactions WHERE TRUE"
-);
-
-const INSERT_TRANSACTIONS: &str =
-    concat!("INSERT INTO transactions (", transaction_columns!(), ") ");
-
 macro_rules! exchange_columns {
     () => {
         "id, transaction_id, message_type, trx_id, request, response, http_status, outcome, \
@@ -141,14 +132,6 @@ macro_rules! api_key_columns {
         "id, lookup, hash, client, role, created_at, revoked_at, last_used_at"
     };
 }
-
-/// Stores many Idempotency-Key answers in one statement (both databases name the columns of a
-/// `VALUES` list `column1`, `column2`, …).
-const KEY_ANSWERS_UPDATE: &str = "UPDATE idempotency_keys \
-     SET response_status = v.column3, response_body = v.column4 FROM (";
-
-const KEY_ANSWERS_WHERE: &str = ") AS v \
-     WHERE idempotency_keys.client = v.column1 AND idempotency_keys.key = v.column2";
 
 fn is_paid_violation<D: Dialect>(error: &sqlx::Error) -> bool {
     match error {
@@ -229,7 +212,11 @@ macro_rules! shared_statements {
                 query: &mut QueryBuilder<$db>,
                 rows: impl IntoIterator<Item = &'t Transaction>,
             ) {
-                query.push(INSERT_TRANSACTIONS);
+                query.push(concat!(
+                    "INSERT INTO transactions (",
+                    transaction_columns!(),
+                    ") "
+                ));
                 query.push_values(rows, |mut row, t| {
                     row.push_bind(stored::<$db>(t.id))
                         .push_bind(t.kind.as_str())
@@ -300,14 +287,21 @@ macro_rules! shared_statements {
                 query: &mut QueryBuilder<$db>,
                 answers: impl IntoIterator<Item = &'a KeyAnswer>,
             ) {
-                query.push(KEY_ANSWERS_UPDATE);
+                // Both databases name the columns of a `VALUES` list `column1`, `column2`, ….
+                query.push(
+                    "UPDATE idempotency_keys \
+                     SET response_status = v.column3, response_body = v.column4 FROM (",
+                );
                 query.push_values(answers, |mut row, answer| {
                     row.push_bind(&answer.client)
                         .push_bind(&answer.key)
                         .push_bind(answer.status)
                         .push_bind(&answer.body);
                 });
-                query.push(KEY_ANSWERS_WHERE);
+                query.push(
+                    ") AS v WHERE idempotency_keys.client = v.column1 \
+                     AND idempotency_keys.key = v.column2",
+                );
             }
 
             /// Inserts `t`, and if `key` (client, Idempotency-Key) is given, links that key to
@@ -558,7 +552,11 @@ macro_rules! shared_statements {
                 before: Option<Uuid>,
                 limit: i64,
             ) -> Result<Vec<Transaction>, StoreError> {
-                let mut query = QueryBuilder::new(SEARCH_TRANSACTIONS);
+                let mut query = QueryBuilder::new(concat!(
+                    "SELECT ",
+                    transaction_columns!(),
+                    " FROM transactions WHERE TRUE"
+                ));
                 let text_filters = [
                     ("client", filter.client.as_deref()),
                     ("kind", filter.kind.map(TransactionKind::as_str)),
