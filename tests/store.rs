@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mpospay_gateway::domain::{Transaction, TransactionKind, TransactionStatus};
+use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::{self, ApiKeyRecord, Role};
 use mpospay_gateway::store::postgres::PostgresStore;
 use mpospay_gateway::store::sqlite::SqliteStore;
 use mpospay_gateway::store::{
-    self, ExchangeRecord, KeyClaim, SharedStore, Store, StoreError, TransactionFilter,
+    self, ExchangeOutcome, ExchangeRecord, KeyClaim, SharedStore, Store, StoreError,
+    TransactionFilter,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -278,16 +280,20 @@ fn full_transaction() -> Transaction {
     }
 }
 
-fn exchange(transaction_id: Option<Uuid>, at: DateTime<Utc>, message_type: &str) -> ExchangeRecord {
+fn exchange(
+    transaction_id: Option<Uuid>,
+    at: DateTime<Utc>,
+    message_type: MessageType,
+) -> ExchangeRecord {
     ExchangeRecord {
         id: Uuid::now_v7(),
         transaction_id,
-        message_type: message_type.into(),
+        message_type,
         trx_id: "00000007".into(),
         request: r#"{"type":"payment","amount":"304000"}"#.into(),
         response: Some(r#"{"resultCode":"00"}"#.into()),
         http_status: Some(200),
-        outcome: "answered".into(),
+        outcome: ExchangeOutcome::Answered,
         result_code: Some("00".into()),
         latency_ms: 1234,
         request_id: Some("req-x".into()),
@@ -925,14 +931,14 @@ async fn search_filters_and_pages_newest_first(db: &TestDb) {
         ),
         (
             TransactionFilter {
-                kind: Some("payment".into()),
+                kind: Some(TransactionKind::Payment),
                 ..Default::default()
             },
             Box::new(|t| t.kind == TransactionKind::Payment),
         ),
         (
             TransactionFilter {
-                statuses: vec!["failed".into()],
+                statuses: vec![TransactionStatus::Failed],
                 ..Default::default()
             },
             Box::new(|t| t.status == TransactionStatus::Failed),
@@ -948,8 +954,8 @@ async fn search_filters_and_pages_newest_first(db: &TestDb) {
         (
             TransactionFilter {
                 client: Some("beta".into()),
-                kind: Some("payment".into()),
-                statuses: vec!["sending".into()],
+                kind: Some(TransactionKind::Payment),
+                statuses: vec![TransactionStatus::Sending],
                 product: Some("2042".into()),
                 bill_number: None,
                 from: None,
@@ -1015,16 +1021,16 @@ async fn exchanges_are_listed_oldest_first(db: &TestDb) {
     let store = db.open().await;
     let t = payment(Uuid::now_v7(), ms(0));
     store.insert_transaction(&t).await.unwrap();
-    let second = exchange(Some(t.id), ms(2_000), "payment");
-    let first = exchange(Some(t.id), ms(1_000), "inquiry");
-    let mut third = exchange(Some(t.id), ms(3_500), "advice");
+    let second = exchange(Some(t.id), ms(2_000), MessageType::Payment);
+    let first = exchange(Some(t.id), ms(1_000), MessageType::Inquiry);
+    let mut third = exchange(Some(t.id), ms(3_500), MessageType::Advice);
     third.response = None;
     third.http_status = None;
-    third.outcome = "timeout".into();
+    third.outcome = ExchangeOutcome::Timeout;
     third.result_code = None;
     third.request_id = None;
-    let other = exchange(Some(Uuid::now_v7()), ms(0), "payment");
-    let unlinked = exchange(None, ms(0), "balanceInquiry");
+    let other = exchange(Some(Uuid::now_v7()), ms(0), MessageType::Payment);
+    let unlinked = exchange(None, ms(0), MessageType::BalanceInquiry);
     for e in [&second, &third, &first, &other, &unlinked] {
         store.record_exchange(e).await.unwrap();
     }
@@ -1377,10 +1383,10 @@ async fn concurrent_inquiries_and_exchanges_are_all_committed(db: &TestDb) {
             let mut inq = inquiry("shop", ms(n));
             inq.trx_id = format!("{:08}", n + 1);
             inq.amount = Some(1_000 + n);
-            let ex = exchange(Some(inq.id), ms(n), "inquiry");
+            let ex = exchange(Some(inq.id), ms(n), MessageType::Inquiry);
             store.record_inquiry(&inq, &ex).await.unwrap();
             // An exchange of a stored transaction, written on its own.
-            let advice = exchange(Some(inq.id), ms(n + 1), "advice");
+            let advice = exchange(Some(inq.id), ms(n + 1), MessageType::Advice);
             store.record_exchange(&advice).await.unwrap();
             (inq, ex, advice)
         }

@@ -80,7 +80,7 @@ fn recorded_nothing(error: &PaymentError) -> bool {
 /// abandoned claim together): this one recorded and sent nothing.
 fn lost_the_key(error: &PaymentError) -> bool {
     matches!(error, PaymentError::Unexpected(cause)
-        if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Conflict)))
+        if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::KeyTaken)))
 }
 
 /// Runs `work` at most once per (client, key), replaying its first answer to repeats.

@@ -7,6 +7,7 @@ use chrono::{Days, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::{TransactionKind, TransactionStatus as DomainStatus};
 use crate::payments::PaymentError;
 use crate::store::SharedStore;
 
@@ -114,23 +115,17 @@ pub async fn daily(
         .map_err(PaymentError::from)?;
     let mut inquiries = 0;
     let mut totals = Sums::default();
-    let mut groups: BTreeMap<(String, String, String), Sums> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, String, &str), Sums> = BTreeMap::new();
     for row in rows {
-        if row.kind == "inquiry" {
+        if row.kind == TransactionKind::Inquiry {
             inquiries += row.count;
             continue;
         }
-        // Clients see `sending` as `pending`.
-        let status = if row.status == "sending" {
-            "pending".to_string()
-        } else {
-            row.status
-        };
-        if status == "succeeded" {
+        if row.status == DomainStatus::Succeeded {
             totals.add(row.count, row.amount, row.admin_fee);
         }
         groups
-            .entry((row.kind, row.product, status))
+            .entry((row.kind.as_str(), row.product, row.status.public()))
             .or_default()
             .add(row.count, row.amount, row.admin_fee);
     }
@@ -141,9 +136,9 @@ pub async fn daily(
         groups: groups
             .into_iter()
             .map(|((kind, product, status), sums)| Group {
-                kind,
+                kind: kind.to_string(),
                 product,
-                status,
+                status: status.to_string(),
                 sums,
             })
             .collect(),

@@ -85,21 +85,22 @@ pub fn parse_filter(
         ..TransactionFilter::default()
     };
     if let Some(kind) = query.get("type") {
-        TransactionKind::parse(kind)
-            .ok_or_else(|| malformed("type", "must be inquiry, payment or purchase"))?;
-        filter.kind = Some(kind.clone());
+        filter.kind = Some(
+            TransactionKind::parse(kind)
+                .ok_or_else(|| malformed("type", "must be inquiry, payment or purchase"))?,
+        );
     }
     if let Some(status) = query.get("status") {
         filter.statuses = match status.as_str() {
             // Clients see `sending` as `pending`.
-            "pending" => vec!["pending".into(), "sending".into()],
+            "pending" => vec![TransactionStatus::Pending, TransactionStatus::Sending],
             other => {
                 let parsed = TransactionStatus::parse(other)
                     .filter(|s| *s != TransactionStatus::Sending)
                     .ok_or_else(|| {
                         malformed("status", "must be succeeded, failed, pending or review")
                     })?;
-                vec![parsed.as_str().to_string()]
+                vec![parsed]
             }
         };
     }

@@ -202,7 +202,7 @@ impl From<&ExchangeRecord> for ExchangeView {
     fn from(e: &ExchangeRecord) -> Self {
         Self {
             id: e.id,
-            message_type: e.message_type.clone(),
+            message_type: e.message_type.as_str().to_string(),
             trx_id: e.trx_id.clone(),
             request: serde_json::from_str(&e.request).unwrap_or(serde_json::Value::Null),
             // A raw answer that is not JSON is shown as a string.
@@ -210,7 +210,7 @@ impl From<&ExchangeRecord> for ExchangeView {
                 serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.clone()))
             }),
             http_status: e.http_status,
-            outcome: e.outcome.clone(),
+            outcome: e.outcome.as_str().to_string(),
             result_code: e.result_code.clone(),
             latency_ms: e.latency_ms,
             request_id: e.request_id.clone(),

@@ -21,7 +21,7 @@ use crate::config::PaymentSettings;
 use crate::domain::{Transaction, TrxId};
 use crate::h2h::client::Exchange;
 use crate::h2h::{Draft, MessageType, Response, UpstreamClient};
-use crate::store::{ExchangeRecord, SharedStore};
+use crate::store::{ExchangeOutcome, ExchangeRecord, SharedStore};
 
 pub use balance::Balance;
 pub use error::{PaymentError, UpstreamFailure};
@@ -140,12 +140,12 @@ impl Payments {
         let record = ExchangeRecord {
             id: Uuid::now_v7(),
             transaction_id,
-            message_type: message_type.as_str().to_string(),
+            message_type,
             trx_id: exchange.request.trx_id.clone(),
             request: exchange.request.without_signature().to_string(),
             response: exchange.raw_response.clone(),
             http_status: exchange.http_status.map(i32::from),
-            outcome: exchange.outcome.kind().to_string(),
+            outcome: ExchangeOutcome::from(&exchange.outcome),
             result_code: exchange
                 .outcome
                 .response()

@@ -6,8 +6,8 @@
 //! free, it takes the first waiting write and everything queued behind it (up to a batch limit),
 //! commits them together, and only then tells each caller. Nothing waits for a timer: under
 //! light load a batch is one write and commits at once; under heavy load the writes that arrive
-//! while every committer is busy form the next batch. If a batch fails, each of its writes is retried alone, so one bad row (or a database
-//! that came back) gets its own, true answer.
+//! while every committer is busy form the next batch. If a batch fails, each of its writes is
+//! retried alone, so one bad row (or a database that came back) gets its own, true answer.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -160,9 +160,9 @@ where
         }
         // The database is away (or refuses every write): each write alone would wait its own
         // connection timeout in turn. Every write of the batch gets the answer now.
-        Err(error) if same_for_every_write(&error).is_some() => {
+        Err(error) if same_for_every_write(&error) => {
             for reply in replies {
-                let _ = reply.send(Err(same_for_every_write(&error).expect("checked")));
+                let _ = reply.send(Err(error.clone()));
             }
         }
         Err(error) => {
@@ -175,15 +175,11 @@ where
     }
 }
 
-/// For an error that is about the database rather than one write (unavailable, full,
-/// read-only): a copy of it for each waiting caller.
-fn same_for_every_write(error: &StoreError) -> Option<StoreError> {
-    let copy = |source: &sqlx::Error| sqlx::Error::Protocol(source.to_string());
-    match error {
-        StoreError::Unavailable(source) => Some(StoreError::Unavailable(copy(source))),
-        StoreError::NotWritable(reason, source) => {
-            Some(StoreError::NotWritable(reason, copy(source)))
-        }
-        _ => None,
-    }
+/// Whether an error is about the database rather than one write (unavailable, full,
+/// read-only), so that every write of the batch would get it too.
+fn same_for_every_write(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Unavailable(_) | StoreError::NotWritable(..)
+    )
 }

@@ -1,9 +1,12 @@
-//! The storage port: what the use cases need from a database, in their own words. Two adapters
-//! implement it, [`postgres::PostgresStore`] (production, shared by several gateway processes) and
-//! [`sqlite::SqliteStore`] (the embedded default). They share one test suite (`tests/store.rs`).
+//! The storage port: what the use cases need from a database, in their own words. One SQL
+//! implementation ([`sql::SqlStore`]) serves both databases, [`postgres::PostgresStore`]
+//! (production, shared by several gateway processes) and [`sqlite::SqliteStore`] (the embedded
+//! default); each database's file holds only what really differs (its [`sql::Dialect`]). They
+//! share one test suite (`tests/store.rs`).
 
 mod group_commit;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -12,11 +15,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Transaction, TransactionStatus, TrxId};
+use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
+use crate::h2h::{MessageType, Outcome, UnknownReason};
 use crate::keys::ApiKeyRecord;
 
-/// Failures of the storage port.
-#[derive(Debug, thiserror::Error)]
+/// Failures of the storage port. Cloneable, so that the group commit can give every caller of a
+/// failed batch the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A payment for this inquiry already exists that has not failed (the unique constraint
     /// on `inquiry_id` fired). Carries the existing payment's id.
@@ -25,27 +30,37 @@ pub enum StoreError {
     /// The compare-and-set update found the row in another state.
     #[error("transaction changed concurrently")]
     Conflict,
+    /// The Idempotency-Key to link is already linked to a transaction (a concurrent takeover
+    /// of the same abandoned key won), or gone.
+    #[error("the idempotency key is linked to another transaction, or gone")]
+    KeyTaken,
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Arc<sqlx::Error>),
     /// The database stores nothing more: its disk is full, or it is read-only (reads may
     /// still work). Carries the reason in words for the client.
     #[error("the database {0}")]
-    NotWritable(&'static str, #[source] sqlx::Error),
+    NotWritable(&'static str, #[source] Arc<sqlx::Error>),
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(Arc<anyhow::Error>),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let Some(reason) = not_writable(&error) {
-            return StoreError::NotWritable(reason, error);
+            return StoreError::NotWritable(reason, Arc::new(error));
         }
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable(error)
+                StoreError::Unavailable(Arc::new(error))
             }
-            other => StoreError::Unexpected(anyhow::Error::new(other)),
+            other => anyhow::Error::new(other).into(),
         }
+    }
+}
+
+impl From<anyhow::Error> for StoreError {
+    fn from(error: anyhow::Error) -> Self {
+        StoreError::Unexpected(Arc::new(error))
     }
 }
 
@@ -80,20 +95,69 @@ fn not_writable(error: &sqlx::Error) -> Option<&'static str> {
 pub struct ExchangeRecord {
     pub id: Uuid,
     pub transaction_id: Option<Uuid>,
-    /// `inquiry`, `payment`, `purchase`, `advice`, `balanceInquiry`.
-    pub message_type: String,
+    pub message_type: MessageType,
     pub trx_id: String,
     /// The request as sent, minus `sign` (JSON text).
     pub request: String,
     /// The raw answer body, if any came.
     pub response: Option<String>,
     pub http_status: Option<i32>,
-    /// `answered`, `not_sent`, `timeout`, `connection_lost`, `http_status`, `invalid_body`.
-    pub outcome: String,
+    pub outcome: ExchangeOutcome,
     pub result_code: Option<String>,
     pub latency_ms: i64,
     pub request_id: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// What became of one exchange, as stored: the kind of its [`Outcome`], without the details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExchangeOutcome {
+    Answered,
+    NotSent,
+    Timeout,
+    ConnectionLost,
+    HttpStatus,
+    InvalidBody,
+}
+
+impl ExchangeOutcome {
+    const ALL: [ExchangeOutcome; 6] = [
+        ExchangeOutcome::Answered,
+        ExchangeOutcome::NotSent,
+        ExchangeOutcome::Timeout,
+        ExchangeOutcome::ConnectionLost,
+        ExchangeOutcome::HttpStatus,
+        ExchangeOutcome::InvalidBody,
+    ];
+
+    /// The stored name (the same as [`Outcome::kind`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeOutcome::Answered => "answered",
+            ExchangeOutcome::NotSent => "not_sent",
+            ExchangeOutcome::Timeout => "timeout",
+            ExchangeOutcome::ConnectionLost => "connection_lost",
+            ExchangeOutcome::HttpStatus => "http_status",
+            ExchangeOutcome::InvalidBody => "invalid_body",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|outcome| outcome.as_str() == s)
+    }
+}
+
+impl From<&Outcome> for ExchangeOutcome {
+    fn from(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Answered(_) => ExchangeOutcome::Answered,
+            Outcome::NotSent(_) => ExchangeOutcome::NotSent,
+            Outcome::Unknown(UnknownReason::Timeout) => ExchangeOutcome::Timeout,
+            Outcome::Unknown(UnknownReason::Connection(_)) => ExchangeOutcome::ConnectionLost,
+            Outcome::Unknown(UnknownReason::HttpStatus(_)) => ExchangeOutcome::HttpStatus,
+            Outcome::Unknown(UnknownReason::InvalidBody(_)) => ExchangeOutcome::InvalidBody,
+        }
+    }
 }
 
 /// A stored Idempotency-Key and, once the first request finished, its answer.
@@ -133,9 +197,9 @@ pub enum KeyClaim {
 #[derive(Debug, Clone, Default)]
 pub struct TransactionFilter {
     pub client: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<TransactionKind>,
     /// Stored statuses to include (the public `pending` is `pending` and `sending`).
-    pub statuses: Vec<String>,
+    pub statuses: Vec<TransactionStatus>,
     pub product: Option<String>,
     pub bill_number: Option<String>,
     /// `created_at >= from`.
@@ -147,9 +211,9 @@ pub struct TransactionFilter {
 /// One group of the daily report: transactions of one kind, product and stored status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRow {
-    pub kind: String,
+    pub kind: TransactionKind,
     pub product: String,
-    pub status: String,
+    pub status: TransactionStatus,
     pub count: i64,
     pub amount: i64,
     pub admin_fee: i64,
@@ -176,7 +240,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Like [`Store::insert_transaction`], and links the held Idempotency-Key `key` of `client`
     /// to the new transaction in the same database transaction (one commit; both or neither).
-    /// A key already linked to a transaction (or gone) gives [`StoreError::Conflict`].
+    /// A key already linked to a transaction (or gone) gives [`StoreError::KeyTaken`].
     async fn insert_transaction_for_key(
         &self,
         transaction: &Transaction,

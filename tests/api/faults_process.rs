@@ -893,7 +893,7 @@ async fn a_payment_held_up_by_the_database_past_the_sweep_answers_with_its_trans
                     .store
                     .search_transactions(
                         &TransactionFilter {
-                            kind: Some("payment".into()),
+                            kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
                             ..Default::default()
                         },
                         None,

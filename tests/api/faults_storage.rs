@@ -199,7 +199,7 @@ async fn stored_payments(app: &TestApp) -> Vec<mpospay_gateway::domain::Transact
     app.store
         .search_transactions(
             &TransactionFilter {
-                kind: Some("payment".into()),
+                kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
                 ..Default::default()
             },
             None,

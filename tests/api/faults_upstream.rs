@@ -28,7 +28,7 @@ async fn stored_payments(app: &TestApp) -> Vec<Transaction> {
     app.store
         .search_transactions(
             &TransactionFilter {
-                kind: Some("payment".into()),
+                kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
                 ..Default::default()
             },
             None,

@@ -268,7 +268,7 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     let stored = store
         .search_transactions(
             &TransactionFilter {
-                kind: Some("payment".into()),
+                kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
                 ..Default::default()
             },
             None,

@@ -1,0 +1,936 @@
+//! The one SQL implementation of the store, for both databases.
+//!
+//! Every statement is written once, with `$n` parameters (sqlx-sqlite binds them by number
+//! too), in [`shared_statements!`], which is instantiated for [`Postgres`] and for [`Sqlite`]:
+//! sqlx code generic over `Database` needs a higher-ranked bound for every type it binds or
+//! reads and for every executor, so the shared text is compiled once per database instead.
+//! What really differs lives in each database's [`Dialect`] (`postgres.rs`, `sqlite.rs`): where
+//! trxIds come from, how a group-commit batch is committed, how due advice is claimed, how the
+//! "already paid" index names itself, the readiness write probe, the last-balance query's index
+//! hint, and how a uuid is stored.
+//!
+//! A method is one autocommitted statement (plus a read-only follow-up where a conflict has to
+//! be explained), except where writes must commit together: `insert_transaction_for_key` (the
+//! key link and the row, in one database transaction) and the group commit's batches. No
+//! database transaction is ever held across an await on the network.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::migrate::Migrator;
+use sqlx::query_builder::Separated;
+use sqlx::{Database, Pool, Postgres, QueryBuilder, Row, Sqlite};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::group_commit::{GroupCommit, KeyAnswer, Write};
+use super::{
+    ExchangeOutcome, ExchangeRecord, IdempotencyRecord, KeyClaim, ReportRow, Store, StoreError,
+    TransactionFilter, WarningRecord,
+};
+use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
+use crate::h2h::MessageType;
+use crate::keys::{ApiKeyRecord, Role};
+
+/// What differs between the two databases; everything else is [`shared_statements!`].
+pub trait Dialect: Database {
+    /// `postgres` or `sqlite`.
+    const BACKEND: &'static str;
+    /// Claims due advice (`$1` now, `$2` the lease's end, `$3` the limit), returning the claimed
+    /// rows' [`transaction_columns!`].
+    const CLAIM_DUE_ADVICE: &'static str;
+    /// The balance of the newest succeeded payment or purchase, through its partial index.
+    const LAST_BALANCE: &'static str;
+    /// A uuid as sqlx's codecs bind and read it: Postgres's `uuid`, SQLite's hyphenated TEXT.
+    type UuidColumn: From<Uuid> + Into<Uuid>;
+    /// What readiness's write probe remembers between probes.
+    type Probe: Debug + Send + Sync + 'static;
+
+    fn migrator() -> &'static Migrator;
+
+    /// Whether a unique violation is the "already paid" partial index's.
+    fn names_paid_index(error: &dyn DatabaseError) -> bool;
+
+    /// Takes the next block of trxIds (committed before they are handed out), in the order to
+    /// hand them out.
+    fn take_trx_ids(pool: &Pool<Self>)
+        -> impl Future<Output = Result<Vec<u32>, StoreError>> + Send;
+
+    /// Sets the trxId counter so that the next block starts after `last` (`0`: at 00000001).
+    fn set_trx_counter(
+        pool: &Pool<Self>,
+        last: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Commits one batch of the group committer, all or nothing.
+    fn flush(
+        pool: Pool<Self>,
+        writes: Arc<[Write]>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static;
+
+    /// Readiness beyond "answers, and every migration is applied": that a write would commit.
+    fn probe_writes(
+        pool: &Pool<Self>,
+        probe: &Self::Probe,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The store: one pool, its group committer and its block of trxIds.
+#[derive(Debug)]
+pub struct SqlStore<D: Dialect> {
+    pool: Pool<D>,
+    writer: GroupCommit,
+    /// trxIds taken from the database and not handed out yet (popped from the end).
+    trx_ids: Mutex<Vec<u32>>,
+    probe: D::Probe,
+}
+
+/// How many trxIds one round trip takes. A process that stops loses the rest of its block:
+/// trxIds may skip, never repeat.
+pub const TRX_ID_BLOCK: i64 = 32;
+
+/// How many times an insert that hit the "already paid" index is retried when the blocking
+/// payment turned out to have failed in the meantime.
+const PAID_RETRIES: usize = 3;
+
+/// The columns of `transactions` that [`Store::update_transaction`] writes, in the order
+/// `bind_mutable_fields` binds them.
+macro_rules! mutable_columns {
+    () => {
+        "status, request_id, trx_id, retrieval, amount, admin_fee, payment_code, info1, info2, \
+         info3, sheets, balance_after, result_code, result_description, error_code, \
+         advice_attempts, next_advice_at, not_found_since, review_reason, expires_at, \
+         updated_at, completed_at"
+    };
+}
+
+/// Every column of `transactions`: the ones set once, then [`mutable_columns!`].
+macro_rules! transaction_columns {
+    () => {
+        concat!(
+            "id, kind, client, product, bill_number, inquiry_id, created_at, ",
+            $crate::store::sql::mutable_columns!()
+        )
+    };
+}
+pub(crate) use {mutable_columns, transaction_columns};
+
+macro_rules! exchange_columns {
+    () => {
+        "id, transaction_id, message_type, trx_id, request, response, http_status, outcome, \
+         result_code, latency_ms, request_id, created_at"
+    };
+}
+
+macro_rules! api_key_columns {
+    () => {
+        "id, lookup, hash, client, role, created_at, revoked_at, last_used_at"
+    };
+}
+
+fn is_paid_violation<D: Dialect>(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.kind() == ErrorKind::UniqueViolation && D::names_paid_index(db.as_ref())
+        }
+        _ => false,
+    }
+}
+
+/// A uuid as `D` stores it, to bind.
+fn stored<D: Dialect>(uuid: Uuid) -> D::UuidColumn {
+    uuid.into()
+}
+
+fn opt_stored<D: Dialect>(uuid: Option<Uuid>) -> Option<D::UuidColumn> {
+    uuid.map(Into::into)
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    anyhow::anyhow!("stored {what} {value:?} is not valid").into()
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+
+    /// Sets the trxId counter so that the next allocation returns the number after `last`
+    /// (`0` starts again at 00000001). For tests and operators.
+    pub async fn set_trx_counter(&self, last: u32) -> Result<(), StoreError> {
+        let mut block = self.trx_ids.lock().await;
+        block.clear();
+        D::set_trx_counter(&self.pool, last).await
+    }
+
+    async fn next_trx_id(&self) -> Result<TrxId, StoreError> {
+        let mut block = self.trx_ids.lock().await;
+        if block.is_empty() {
+            block.extend(D::take_trx_ids(&self.pool).await?.into_iter().rev());
+        }
+        let value = block
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("the trxId block is empty"))?;
+        TrxId::new(value).ok_or_else(|| anyhow::anyhow!("{value} is not a trxId").into())
+    }
+}
+
+/// The shared statements, their bindings and row readers, for one database.
+macro_rules! shared_statements {
+    ($db:ty) => {
+        impl SqlStore<$db> {
+            /// Wraps a connected pool: starts its group committer and applies any migration not
+            /// applied yet.
+            pub(super) async fn open(
+                pool: Pool<$db>,
+                probe: <$db as Dialect>::Probe,
+            ) -> anyhow::Result<Self> {
+                let writer = GroupCommit::spawn({
+                    let pool = pool.clone();
+                    move |writes| <$db as Dialect>::flush(pool.clone(), writes)
+                });
+                // Serialised across processes by sqlx's lock on Postgres.
+                <$db as Dialect>::migrator()
+                    .run(&pool)
+                    .await
+                    .with_context(|| format!("applying {} migrations", <$db>::NAME))?;
+                Ok(Self {
+                    pool,
+                    writer,
+                    trx_ids: Mutex::default(),
+                    probe,
+                })
+            }
+
+            /// Appends `INSERT INTO transactions … VALUES …` for `rows`.
+            pub(super) fn insert_transactions<'t>(
+                query: &mut QueryBuilder<$db>,
+                rows: impl IntoIterator<Item = &'t Transaction>,
+            ) {
+                query.push(concat!(
+                    "INSERT INTO transactions (",
+                    transaction_columns!(),
+                    ") "
+                ));
+                query.push_values(rows, |mut row, t| {
+                    row.push_bind(stored::<$db>(t.id))
+                        .push_bind(t.kind.as_str())
+                        .push_bind(&t.client)
+                        .push_bind(&t.product)
+                        .push_bind(&t.bill_number)
+                        .push_bind(opt_stored::<$db>(t.inquiry_id))
+                        .push_bind(t.created_at);
+                    Self::bind_mutable_fields(row, t);
+                });
+            }
+
+            /// Binds the fields of [`mutable_columns!`], in its order.
+            fn bind_mutable_fields(mut fields: Separated<'_, $db, &'static str>, t: &Transaction) {
+                fields
+                    .push_bind(t.status.as_str())
+                    .push_bind(&t.request_id)
+                    .push_bind(&t.trx_id)
+                    .push_bind(&t.retrieval)
+                    .push_bind(t.amount)
+                    .push_bind(t.admin_fee)
+                    .push_bind(&t.payment_code)
+                    .push_bind(&t.info1)
+                    .push_bind(&t.info2)
+                    .push_bind(&t.info3)
+                    .push_bind(t.sheets)
+                    .push_bind(t.balance_after)
+                    .push_bind(&t.result_code)
+                    .push_bind(&t.result_description)
+                    .push_bind(&t.error_code)
+                    .push_bind(t.advice_attempts)
+                    .push_bind(t.next_advice_at)
+                    .push_bind(t.not_found_since)
+                    .push_bind(&t.review_reason)
+                    .push_bind(t.expires_at)
+                    .push_bind(t.updated_at)
+                    .push_bind(t.completed_at);
+            }
+
+            /// Appends `INSERT INTO exchanges … VALUES …` for `rows`.
+            pub(super) fn insert_exchanges<'e>(
+                query: &mut QueryBuilder<$db>,
+                rows: impl IntoIterator<Item = &'e ExchangeRecord>,
+            ) {
+                query.push(concat!(
+                    "INSERT INTO exchanges (",
+                    exchange_columns!(),
+                    ") "
+                ));
+                query.push_values(rows, |mut row, e| {
+                    row.push_bind(stored::<$db>(e.id))
+                        .push_bind(opt_stored::<$db>(e.transaction_id))
+                        .push_bind(e.message_type.as_str())
+                        .push_bind(&e.trx_id)
+                        .push_bind(&e.request)
+                        .push_bind(&e.response)
+                        .push_bind(e.http_status)
+                        .push_bind(e.outcome.as_str())
+                        .push_bind(&e.result_code)
+                        .push_bind(e.latency_ms)
+                        .push_bind(&e.request_id)
+                        .push_bind(e.created_at);
+                });
+            }
+
+            /// Appends the update that stores `answers` on their Idempotency-Keys.
+            pub(super) fn store_key_answers<'a>(
+                query: &mut QueryBuilder<$db>,
+                answers: impl IntoIterator<Item = &'a KeyAnswer>,
+            ) {
+                // Both databases name the columns of a `VALUES` list `column1`, `column2`, ….
+                query.push(
+                    "UPDATE idempotency_keys \
+                     SET response_status = v.column3, response_body = v.column4 FROM (",
+                );
+                query.push_values(answers, |mut row, answer| {
+                    row.push_bind(&answer.client)
+                        .push_bind(&answer.key)
+                        .push_bind(answer.status)
+                        .push_bind(&answer.body);
+                });
+                query.push(
+                    ") AS v WHERE idempotency_keys.client = v.column1 \
+                     AND idempotency_keys.key = v.column2",
+                );
+            }
+
+            /// Inserts `t`, and if `key` (client, Idempotency-Key) is given, links that key to
+            /// it in the same database transaction: both or neither. The "already paid" index
+            /// is explained as [`StoreError::AlreadyPaid`].
+            async fn insert_linked(
+                &self,
+                t: &Transaction,
+                key: Option<(&str, &str)>,
+            ) -> Result<(), StoreError> {
+                for _ in 0..PAID_RETRIES {
+                    // The first statement writes, so the transaction never upgrades a read lock.
+                    let mut db = self.pool.begin().await?;
+                    if let Some((client, key)) = key {
+                        let linked = sqlx::query(
+                            "UPDATE idempotency_keys SET transaction_id = $3 \
+                             WHERE client = $1 AND key = $2 AND transaction_id IS NULL",
+                        )
+                        .bind(client)
+                        .bind(key)
+                        .bind(stored::<$db>(t.id))
+                        .execute(&mut *db)
+                        .await?;
+                        if linked.rows_affected() == 0 {
+                            // Gone, or linked by a concurrent takeover of the same abandoned key.
+                            return Err(StoreError::KeyTaken);
+                        }
+                    }
+                    let mut insert = QueryBuilder::new("");
+                    Self::insert_transactions(&mut insert, [t]);
+                    match insert.build().execute(&mut *db).await {
+                        Ok(_) => {
+                            db.commit().await?;
+                            return Ok(());
+                        }
+                        Err(error) if is_paid_violation::<$db>(&error) => {
+                            db.rollback().await?;
+                            if let Some(existing) = self.already_paid(t).await? {
+                                return Err(StoreError::AlreadyPaid(existing));
+                            }
+                            // The blocking payment failed in the meantime: try again.
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                Err(anyhow::anyhow!("the payment of this inquiry keeps changing; try again").into())
+            }
+
+            /// Explains a violation of the "already paid" index: the payment of the inquiry
+            /// that is not failed, if any.
+            async fn already_paid(&self, t: &Transaction) -> Result<Option<Uuid>, StoreError> {
+                let Some(inquiry_id) = t.inquiry_id else {
+                    return Ok(None);
+                };
+                let id: Option<<$db as Dialect>::UuidColumn> = sqlx::query_scalar(
+                    "SELECT id FROM transactions \
+                     WHERE inquiry_id = $1 AND kind = 'payment' AND status <> 'failed' \
+                     ORDER BY id LIMIT 1",
+                )
+                .bind(stored::<$db>(inquiry_id))
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(id.map(Into::into))
+            }
+
+            fn uuid_at(row: &<$db as Database>::Row, column: &str) -> Result<Uuid, StoreError> {
+                Ok(row
+                    .try_get::<<$db as Dialect>::UuidColumn, _>(column)?
+                    .into())
+            }
+
+            fn opt_uuid_at(
+                row: &<$db as Database>::Row,
+                column: &str,
+            ) -> Result<Option<Uuid>, StoreError> {
+                let id: Option<<$db as Dialect>::UuidColumn> = row.try_get(column)?;
+                Ok(id.map(Into::into))
+            }
+
+            /// A text column holding one of an enum's names.
+            fn parsed_at<T>(
+                row: &<$db as Database>::Row,
+                column: &str,
+                parse: fn(&str) -> Option<T>,
+            ) -> Result<T, StoreError> {
+                let text: String = row.try_get(column)?;
+                parse(&text).ok_or_else(|| corrupt(column, &text))
+            }
+
+            fn transaction_from_row(
+                row: &<$db as Database>::Row,
+            ) -> Result<Transaction, StoreError> {
+                Ok(Transaction {
+                    id: Self::uuid_at(row, "id")?,
+                    kind: Self::parsed_at(row, "kind", TransactionKind::parse)?,
+                    status: Self::parsed_at(row, "status", TransactionStatus::parse)?,
+                    client: row.try_get("client")?,
+                    request_id: row.try_get("request_id")?,
+                    product: row.try_get("product")?,
+                    bill_number: row.try_get("bill_number")?,
+                    trx_id: row.try_get("trx_id")?,
+                    retrieval: row.try_get("retrieval")?,
+                    amount: row.try_get("amount")?,
+                    admin_fee: row.try_get("admin_fee")?,
+                    payment_code: row.try_get("payment_code")?,
+                    inquiry_id: Self::opt_uuid_at(row, "inquiry_id")?,
+                    info1: row.try_get("info1")?,
+                    info2: row.try_get("info2")?,
+                    info3: row.try_get("info3")?,
+                    sheets: row.try_get("sheets")?,
+                    balance_after: row.try_get("balance_after")?,
+                    result_code: row.try_get("result_code")?,
+                    result_description: row.try_get("result_description")?,
+                    error_code: row.try_get("error_code")?,
+                    advice_attempts: row.try_get("advice_attempts")?,
+                    next_advice_at: row.try_get("next_advice_at")?,
+                    not_found_since: row.try_get("not_found_since")?,
+                    review_reason: row.try_get("review_reason")?,
+                    expires_at: row.try_get("expires_at")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    completed_at: row.try_get("completed_at")?,
+                })
+            }
+
+            fn exchange_from_row(
+                row: &<$db as Database>::Row,
+            ) -> Result<ExchangeRecord, StoreError> {
+                Ok(ExchangeRecord {
+                    id: Self::uuid_at(row, "id")?,
+                    transaction_id: Self::opt_uuid_at(row, "transaction_id")?,
+                    message_type: Self::parsed_at(row, "message_type", MessageType::parse)?,
+                    trx_id: row.try_get("trx_id")?,
+                    request: row.try_get("request")?,
+                    response: row.try_get("response")?,
+                    http_status: row.try_get("http_status")?,
+                    outcome: Self::parsed_at(row, "outcome", ExchangeOutcome::parse)?,
+                    result_code: row.try_get("result_code")?,
+                    latency_ms: row.try_get("latency_ms")?,
+                    request_id: row.try_get("request_id")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            fn api_key_from_row(row: &<$db as Database>::Row) -> Result<ApiKeyRecord, StoreError> {
+                Ok(ApiKeyRecord {
+                    id: Self::uuid_at(row, "id")?,
+                    lookup: row.try_get("lookup")?,
+                    hash: row.try_get("hash")?,
+                    client: row.try_get("client")?,
+                    role: Self::parsed_at(row, "role", Role::parse)?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Store for SqlStore<$db> {
+            fn backend(&self) -> &'static str {
+                <$db as Dialect>::BACKEND
+            }
+
+            async fn check_ready(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                let applied: Vec<i64> =
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(&self.pool)
+                        .await?;
+                if let Some(missing) = <$db as Dialect>::migrator()
+                    .iter()
+                    .filter(|m| m.migration_type.is_up_migration())
+                    .find(|m| !applied.contains(&m.version))
+                {
+                    return Err(anyhow::anyhow!(
+                        "migration {} ({}) is not applied",
+                        missing.version,
+                        missing.description
+                    )
+                    .into());
+                }
+                <$db as Dialect>::probe_writes(&self.pool, &self.probe).await
+            }
+
+            async fn allocate_trx_id(&self) -> Result<TrxId, StoreError> {
+                self.next_trx_id().await
+            }
+
+            async fn insert_transaction(&self, t: &Transaction) -> Result<(), StoreError> {
+                self.insert_linked(t, None).await
+            }
+
+            async fn insert_transaction_for_key(
+                &self,
+                t: &Transaction,
+                client: &str,
+                key: &str,
+            ) -> Result<(), StoreError> {
+                self.insert_linked(t, Some((client, key))).await
+            }
+
+            async fn update_transaction(
+                &self,
+                t: &Transaction,
+                expected: TransactionStatus,
+            ) -> Result<(), StoreError> {
+                // A compare-and-set: one row-value assignment, only from the `expected` status.
+                let mut update = QueryBuilder::new(concat!(
+                    "UPDATE transactions SET (",
+                    mutable_columns!(),
+                    ") = ("
+                ));
+                Self::bind_mutable_fields(update.separated(", "), t);
+                update.push(") WHERE id = ").push_bind(stored::<$db>(t.id));
+                update.push(" AND status = ").push_bind(expected.as_str());
+                let result = update.build().execute(&self.pool).await;
+                match result {
+                    Ok(done) if done.rows_affected() == 0 => Err(StoreError::Conflict),
+                    Ok(_) => Ok(()),
+                    // Moving a failed payment out of `failed` while another payment holds the
+                    // inquiry.
+                    Err(error) if is_paid_violation::<$db>(&error) => {
+                        match self.already_paid(t).await? {
+                            Some(existing) => Err(StoreError::AlreadyPaid(existing)),
+                            None => Err(StoreError::Conflict),
+                        }
+                    }
+                    Err(error) => Err(error.into()),
+                }
+            }
+
+            async fn get_transaction(&self, id: Uuid) -> Result<Option<Transaction>, StoreError> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    transaction_columns!(),
+                    " FROM transactions WHERE id = $1"
+                ))
+                .bind(stored::<$db>(id))
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(Self::transaction_from_row).transpose()
+            }
+
+            async fn search_transactions(
+                &self,
+                filter: &TransactionFilter,
+                before: Option<Uuid>,
+                limit: i64,
+            ) -> Result<Vec<Transaction>, StoreError> {
+                let mut query = QueryBuilder::new(concat!(
+                    "SELECT ",
+                    transaction_columns!(),
+                    " FROM transactions WHERE TRUE"
+                ));
+                let text_filters = [
+                    ("client", filter.client.as_deref()),
+                    ("kind", filter.kind.map(TransactionKind::as_str)),
+                    ("product", filter.product.as_deref()),
+                    ("bill_number", filter.bill_number.as_deref()),
+                ];
+                for (column, value) in text_filters {
+                    if let Some(value) = value {
+                        query
+                            .push(format_args!(" AND {column} = "))
+                            .push_bind(value);
+                    }
+                }
+                if !filter.statuses.is_empty() {
+                    query.push(" AND status IN (");
+                    let mut list = query.separated(", ");
+                    for status in &filter.statuses {
+                        list.push_bind(status.as_str());
+                    }
+                    query.push(")");
+                }
+                if let Some(from) = filter.from {
+                    query.push(" AND created_at >= ").push_bind(from);
+                }
+                if let Some(to) = filter.to {
+                    query.push(" AND created_at < ").push_bind(to);
+                }
+                if let Some(before) = before {
+                    query.push(" AND id < ").push_bind(stored::<$db>(before));
+                }
+                query
+                    .push(" ORDER BY id DESC LIMIT ")
+                    .push_bind(limit.max(0));
+                let rows = query.build().fetch_all(&self.pool).await?;
+                rows.iter().map(Self::transaction_from_row).collect()
+            }
+
+            async fn report_rows(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> Result<Vec<ReportRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT kind, product, status, COUNT(*) AS count, \
+                     CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount, \
+                     CAST(COALESCE(SUM(admin_fee), 0) AS BIGINT) AS admin_fee \
+                     FROM transactions WHERE created_at >= $1 AND created_at < $2 \
+                     GROUP BY kind, product, status ORDER BY kind, product, status",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ReportRow {
+                            kind: Self::parsed_at(row, "kind", TransactionKind::parse)?,
+                            product: row.try_get("product")?,
+                            status: Self::parsed_at(row, "status", TransactionStatus::parse)?,
+                            count: row.try_get("count")?,
+                            amount: row.try_get("amount")?,
+                            admin_fee: row.try_get("admin_fee")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn record_exchange(&self, e: &ExchangeRecord) -> Result<(), StoreError> {
+                self.writer
+                    .write(Write::Exchange(Box::new(e.clone())))
+                    .await
+            }
+
+            async fn record_inquiry(
+                &self,
+                inquiry: &Transaction,
+                exchange: &ExchangeRecord,
+            ) -> Result<(), StoreError> {
+                self.writer
+                    .write(Write::Inquiry(
+                        Box::new(inquiry.clone()),
+                        Box::new(exchange.clone()),
+                    ))
+                    .await
+            }
+
+            async fn list_exchanges(
+                &self,
+                transaction_id: Uuid,
+            ) -> Result<Vec<ExchangeRecord>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    exchange_columns!(),
+                    " FROM exchanges WHERE transaction_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(stored::<$db>(transaction_id))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::exchange_from_row).collect()
+            }
+
+            async fn claim_idempotency_key(
+                &self,
+                client: &str,
+                key: &str,
+                request_hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<KeyClaim, StoreError> {
+                // Loops only if the existing key is released between the insert and the select.
+                for _ in 0..3 {
+                    let inserted = sqlx::query(
+                        "INSERT INTO idempotency_keys (client, key, request_hash, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (client, key) DO NOTHING",
+                    )
+                    .bind(client)
+                    .bind(key)
+                    .bind(request_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    if inserted.rows_affected() == 1 {
+                        return Ok(KeyClaim::Claimed);
+                    }
+                    let row = sqlx::query(
+                        "SELECT client, key, request_hash, transaction_id, response_status, \
+                         response_body, created_at \
+                         FROM idempotency_keys WHERE client = $1 AND key = $2",
+                    )
+                    .bind(client)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if let Some(row) = row {
+                        return Ok(KeyClaim::Existing(IdempotencyRecord {
+                            client: row.try_get("client")?,
+                            key: row.try_get("key")?,
+                            request_hash: row.try_get("request_hash")?,
+                            transaction_id: Self::opt_uuid_at(&row, "transaction_id")?,
+                            response_status: row.try_get("response_status")?,
+                            response_body: row.try_get("response_body")?,
+                            created_at: row.try_get("created_at")?,
+                        }));
+                    }
+                }
+                Err(anyhow::anyhow!("idempotency key {key:?} keeps changing; try again").into())
+            }
+
+            async fn attach_idempotency_transaction(
+                &self,
+                client: &str,
+                key: &str,
+                transaction_id: Uuid,
+            ) -> Result<(), StoreError> {
+                let result = sqlx::query(
+                    "UPDATE idempotency_keys SET transaction_id = $3 \
+                     WHERE client = $1 AND key = $2",
+                )
+                .bind(client)
+                .bind(key)
+                .bind(stored::<$db>(transaction_id))
+                .execute(&self.pool)
+                .await?;
+                if result.rows_affected() == 0 {
+                    return Err(anyhow::anyhow!("idempotency key {key:?} is not held").into());
+                }
+                Ok(())
+            }
+
+            async fn complete_idempotency_key(
+                &self,
+                client: &str,
+                key: &str,
+                status: i32,
+                body: &str,
+            ) -> Result<(), StoreError> {
+                self.writer
+                    .write(Write::CompleteKey(Box::new(KeyAnswer {
+                        client: client.to_string(),
+                        key: key.to_string(),
+                        status,
+                        body: body.to_string(),
+                    })))
+                    .await
+            }
+
+            async fn release_idempotency_key(
+                &self,
+                client: &str,
+                key: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE client = $1 AND key = $2")
+                    .bind(client)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn prune_idempotency_keys(
+                &self,
+                cutoff: DateTime<Utc>,
+            ) -> Result<u64, StoreError> {
+                let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(cutoff)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected())
+            }
+
+            async fn claim_due_advice(
+                &self,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: i64,
+            ) -> Result<Vec<Transaction>, StoreError> {
+                let rows = sqlx::query(<$db as Dialect>::CLAIM_DUE_ADVICE)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(limit.max(0))
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut claimed = rows
+                    .iter()
+                    .map(Self::transaction_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                claimed.sort_by_key(|t| t.id);
+                Ok(claimed)
+            }
+
+            async fn stale_sending(
+                &self,
+                cutoff: DateTime<Utc>,
+                limit: i64,
+            ) -> Result<Vec<Transaction>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    transaction_columns!(),
+                    " FROM transactions WHERE status = 'sending' AND updated_at < $1 \
+                     ORDER BY updated_at, id LIMIT $2"
+                ))
+                .bind(cutoff)
+                .bind(limit.max(0))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::transaction_from_row).collect()
+            }
+
+            async fn last_known_balance(&self) -> Result<Option<i64>, StoreError> {
+                let balance: Option<i64> = sqlx::query_scalar(<$db as Dialect>::LAST_BALANCE)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(balance)
+            }
+
+            async fn count_by_status(&self, status: TransactionStatus) -> Result<i64, StoreError> {
+                let count: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM transactions WHERE status = $1")
+                        .bind(status.as_str())
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(count)
+            }
+
+            async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO api_keys (",
+                    api_key_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ))
+                .bind(stored::<$db>(key.id))
+                .bind(&key.lookup)
+                .bind(&key.hash)
+                .bind(&key.client)
+                .bind(key.role.as_str())
+                .bind(key.created_at)
+                .bind(key.revoked_at)
+                .bind(key.last_used_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_api_key(&self, lookup: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    api_key_columns!(),
+                    " FROM api_keys WHERE lookup = $1"
+                ))
+                .bind(lookup)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(Self::api_key_from_row).transpose()
+            }
+
+            async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    api_key_columns!(),
+                    " FROM api_keys ORDER BY created_at DESC, id DESC"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::api_key_from_row).collect()
+            }
+
+            async fn revoke_api_key(
+                &self,
+                id: Uuid,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                // A second revocation keeps the first instant.
+                let result = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                )
+                .bind(stored::<$db>(id))
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+                    .bind(stored::<$db>(id))
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn record_warning(
+                &self,
+                transaction_id: Option<Uuid>,
+                kind: &str,
+                detail: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO warnings (id, transaction_id, kind, detail, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(stored::<$db>(Uuid::now_v7()))
+                .bind(opt_stored::<$db>(transaction_id))
+                .bind(kind)
+                .bind(detail)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_warnings(&self, limit: i64) -> Result<Vec<WarningRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, transaction_id, kind, detail, created_at FROM warnings \
+                     ORDER BY created_at DESC, id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(WarningRecord {
+                            id: Self::uuid_at(row, "id")?,
+                            transaction_id: Self::opt_uuid_at(row, "transaction_id")?,
+                            kind: row.try_get("kind")?,
+                            detail: row.try_get("detail")?,
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+shared_statements!(Postgres);
+shared_statements!(Sqlite);
