@@ -15,7 +15,7 @@ use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::http::idempotency::request_hash;
 use mpospay_gateway::keys::Role;
 use mpospay_gateway::sandbox::{ForcedFault, Sandbox, SandboxConfig};
-use mpospay_gateway::store::{KeyClaim, TransactionFilter};
+use mpospay_gateway::store::KeyClaim;
 use mpospay_testkit::{GatewayCommand, GatewayProcess, PrivatePostgres};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -767,18 +767,7 @@ async fn a_payment_held_up_by_the_database_past_the_sweep_answers_with_its_trans
             // The payment is sent, its row stays `sending` until the sweep takes it over.
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                let rows = app
-                    .store
-                    .search_transactions(
-                        &TransactionFilter {
-                            kind: Some("payment".into()),
-                            ..Default::default()
-                        },
-                        None,
-                        10,
-                    )
-                    .await
-                    .unwrap();
+                let rows = app.stored_payments().await;
                 if rows.first().is_some_and(|t| t.status.as_str() == "pending") {
                     break;
                 }

@@ -174,13 +174,20 @@ fn options() -> TestOptions {
     options
 }
 
-#[actix_rt::test]
-async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space_is_freed() {
+/// A gateway whose SQLite database is alone on a 16 MiB disk. Drop them in this order: the
+/// gateway, the disk, the database's directory.
+async fn gateway_on_a_small_disk() -> (Arc<TestDatabase>, SmallDisk, TestApp) {
     let database = Arc::new(TestDatabase::new(Backend::Sqlite).await);
     let file = database_file(&database);
     let disk = SmallDisk::mount(file.parent().unwrap(), "16m");
     let upstream = Upstream::start(SandboxConfig::default()).await;
     let app = spawn_gateway(upstream, database.clone(), options()).await;
+    (database, disk, app)
+}
+
+#[actix_rt::test]
+async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space_is_freed() {
+    let (database, disk, app) = gateway_on_a_small_disk().await;
     let balance_before = app.sandbox.balance();
     let paid = app.inquire_and_pay("AF085713323054", "2042").await;
     assert_eq!(paid.status, 200, "{:?}", paid.body);
@@ -237,11 +244,7 @@ async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space
 /// advice. It is never sent twice, and a repeat of the request finds it.
 #[actix_rt::test]
 async fn a_payment_whose_answer_cannot_be_stored_is_resolved_not_lost() {
-    let database = Arc::new(TestDatabase::new(Backend::Sqlite).await);
-    let file = database_file(&database);
-    let disk = SmallDisk::mount(file.parent().unwrap(), "16m");
-    let upstream = Upstream::start(SandboxConfig::default()).await;
-    let app = spawn_gateway(upstream, database.clone(), options()).await;
+    let (database, disk, app) = gateway_on_a_small_disk().await;
     let balance_before = app.sandbox.balance();
     let inquiry = app.inquire("AF085713323054", "2042").await;
     assert_eq!(inquiry.status, 200);

@@ -447,16 +447,21 @@ impl TestApp {
 
     /// Every payment transaction the database holds.
     pub async fn stored_payments(&self) -> Vec<Transaction> {
-        self.store
-            .search_transactions(
-                &TransactionFilter {
-                    kind: Some("payment".into()),
-                    ..Default::default()
-                },
-                None,
-                100_000,
-            )
-            .await
-            .expect("the store answers")
+        stored_payments(&self.store).await
     }
+}
+
+/// Every payment transaction `store` holds.
+pub async fn stored_payments(store: &SharedStore) -> Vec<Transaction> {
+    store
+        .search_transactions(
+            &TransactionFilter {
+                kind: Some("payment".into()),
+                ..Default::default()
+            },
+            None,
+            100_000,
+        )
+        .await
+        .expect("the store answers")
 }

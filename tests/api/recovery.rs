@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::Role;
 use mpospay_gateway::sandbox::SandboxConfig;
-use mpospay_gateway::store::TransactionFilter;
 use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{
-    create_key, spawn_app, spawn_app_with, Backend, TestApp, TestDatabase, TestOptions, Upstream,
+    create_key, spawn_app, spawn_app_with, stored_payments, Backend, TestApp, TestDatabase,
+    TestOptions, Upstream,
 };
 
 both_backends!(
@@ -202,17 +202,7 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     gateway.kill();
     in_flight.abort();
 
-    let stored = store
-        .search_transactions(
-            &TransactionFilter {
-                kind: Some("payment".into()),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let stored = stored_payments(&store).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(
         stored[0].status.as_str(),
