@@ -1,6 +1,6 @@
 //! One test body, run on each database the gateway supports.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::postgres;
 
@@ -88,11 +88,6 @@ impl TestDatabase {
     /// The database file (SQLite only).
     pub fn sqlite_file(&self) -> Option<PathBuf> {
         self.url.strip_prefix("sqlite://").map(PathBuf::from)
-    }
-
-    /// The temporary directory holding the SQLite file's directory (SQLite only).
-    pub fn dir(&self) -> Option<&Path> {
-        self._dir.as_ref().map(|dir| dir.path())
     }
 
     /// Drops the Postgres database (the SQLite directory goes with `self`). Databases of tests

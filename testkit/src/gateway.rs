@@ -175,11 +175,6 @@ impl GatewayProcess {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Its current directory.
-    pub fn workdir(&self) -> &Path {
-        &self.workdir
-    }
-
     /// Starts the process (again) without waiting: same port, database and settings.
     pub fn respawn(&mut self) -> anyhow::Result<()> {
         assert!(self.child.is_none(), "the gateway is already running");
