@@ -12,12 +12,16 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependencies first, in their own layer: a change to the code does not rebuild them.
+# Dependencies first, in their own layer: a change to the code does not rebuild them. The
+# workspace's other members (the load harness, the test kit) are never built here, but cargo
+# reads their manifests: they come as manifests over empty sources.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin/loadgen \
+COPY bench/loadgen/Cargo.toml bench/loadgen/
+COPY testkit/Cargo.toml testkit/
+RUN mkdir -p src bench/loadgen/src testkit/src \
     && echo 'fn main() {}' > src/main.rs \
-    && echo 'fn main() {}' > src/bin/loadgen/main.rs \
-    && touch src/lib.rs \
+    && echo 'fn main() {}' > bench/loadgen/src/main.rs \
+    && touch src/lib.rs testkit/src/lib.rs \
     && cargo build --release --locked --bin mpospay-gateway \
     && rm -rf src
 COPY src ./src

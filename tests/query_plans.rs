@@ -1,8 +1,6 @@
 //! The queries that must stay fast on a large table use an index (Postgres, 200,000 rows).
 
-#[path = "common/pg.rs"]
-mod pg;
-
+use mpospay_testkit::postgres;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
 async fn plan(connection: &mut PgConnection, sql: &str) -> String {
@@ -18,7 +16,7 @@ async fn plan(connection: &mut PgConnection, sql: &str) -> String {
 
 #[tokio::test]
 async fn large_table_queries_use_indexes() {
-    let url = pg::fresh_postgres_url().await;
+    let url = postgres::fresh_postgres_url().await;
     // Migrations, as the gateway applies them.
     mpospay_gateway::store::connect(&url, 1).await.unwrap();
     let mut connection = PgConnection::connect(&url).await.unwrap();

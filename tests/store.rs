@@ -2,10 +2,7 @@
 //!
 //! Every test is a plain async fn taking a [`TestDb`]; `both_backends!` instantiates it once
 //! for SQLite (a fresh temp file) and once for Postgres (a fresh database; the server must be
-//! reachable, see `common/pg.rs`: these tests fail rather than skip).
-
-#[path = "common/pg.rs"]
-mod pg;
+//! reachable, see `mpospay_testkit::postgres`: these tests fail rather than skip).
 
 use std::collections::HashSet;
 use std::ops::Deref;
@@ -21,44 +18,28 @@ use mpospay_gateway::store::{
     self, ExchangeOutcome, ExchangeRecord, KeyClaim, SharedStore, Store, StoreError,
     TransactionFilter,
 };
+use mpospay_testkit::{Backend, TestDatabase};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+/// One empty database for one test (the SQLite file's directory does not exist yet: connect
+/// must create it).
+struct TestDb(TestDatabase);
 
-/// One empty database for one test.
-struct TestDb {
-    backend: Backend,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
+impl Deref for TestDb {
+    type Target = TestDatabase;
+
+    fn deref(&self) -> &TestDatabase {
+        &self.0
+    }
 }
 
 impl TestDb {
     async fn new(backend: Backend) -> Self {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                // A directory that does not exist yet: connect must create it.
-                let path = dir.path().join("data").join("gateway.db");
-                Self {
-                    backend,
-                    url: format!("sqlite://{}", path.display()),
-                    _dir: Some(dir),
-                }
-            }
-            Backend::Postgres => Self {
-                backend,
-                url: pg::fresh_postgres_url().await,
-                _dir: None,
-            },
-        }
+        Self(TestDatabase::new(backend).await)
     }
 
     /// A new store instance (its own pool) on this database.
@@ -86,9 +67,7 @@ impl TestDb {
     }
 
     async fn finish(self) {
-        if self.backend == Backend::Postgres {
-            pg::drop_postgres_database(&self.url).await;
-        }
+        self.0.finish().await;
     }
 }
 
@@ -147,29 +126,20 @@ impl Deref for TestStore {
     }
 }
 
+/// Runs a test body on a fresh database, then drops it.
+async fn with_test_db(backend: Backend, test: impl AsyncFnOnce(&TestDb)) {
+    let db = TestDb::new(backend).await;
+    test(&db).await;
+    db.finish().await;
+}
+
+/// Each test on SQLite and on Postgres (`name::sqlite`, `name::postgres`).
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = super::TestDb::new(super::Backend::Sqlite).await;
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = super::TestDb::new(super::Backend::Postgres).await;
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
+        mpospay_testkit::both_backends!(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            with_test_db => $($name),*
+        );
     };
 }
 

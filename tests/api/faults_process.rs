@@ -5,9 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::OpenOptions;
 use std::future::Future;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +15,8 @@ use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::http::idempotency::request_hash;
 use mpospay_gateway::keys::Role;
 use mpospay_gateway::sandbox::{ForcedFault, Sandbox, SandboxConfig};
-use mpospay_gateway::store::{KeyClaim, TransactionFilter};
+use mpospay_gateway::store::KeyClaim;
+use mpospay_testkit::{GatewayCommand, GatewayProcess, PrivatePostgres};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -28,126 +27,21 @@ use crate::helpers::{
     create_key, spawn_app, spawn_app_with, Backend, TestDatabase, TestOptions, Upstream,
 };
 
-#[path = "../common/private_pg.rs"]
-mod private_pg;
-
-use private_pg::PrivatePostgres;
-
 /// The gateway's per-message timeout here; a row left in `sending` is swept to advice once it
 /// is this plus 5 s old.
 const UPSTREAM_TIMEOUT_MS: u64 = 1000;
 
-/// The gateway binary, configured by environment as an operator runs it, restartable on the
-/// same port and database. Its log is kept, and printed when the test fails.
-struct GatewayProcess {
-    child: Option<Child>,
-    port: u16,
-    upstream_url: String,
-    database_url: String,
-    workdir: tempfile::TempDir,
-}
-
-impl GatewayProcess {
-    fn start(upstream: &Upstream, database_url: &str) -> Self {
-        let mut gateway = Self {
-            child: None,
-            port: free_port(),
-            upstream_url: upstream.url.clone(),
-            database_url: database_url.to_string(),
-            workdir: tempfile::tempdir().expect("a work directory"),
-        };
-        gateway.spawn();
-        gateway
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the process (again): same port, same database, same settings.
-    fn spawn(&mut self) {
-        assert!(self.child.is_none(), "the gateway is already running");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.workdir.path().join("gateway.log"))
-            .expect("the gateway's log file");
-        let config = SandboxConfig::default();
-        let child = Command::new(env!("CARGO_BIN_EXE_mpospay-gateway"))
-            .arg("serve")
-            .current_dir(self.workdir.path())
-            .env("GATEWAY_LISTEN", format!("127.0.0.1:{}", self.port))
-            .env("GATEWAY_DATABASE_URL", &self.database_url)
-            .env("GATEWAY_DATABASE_MAX_CONNECTIONS", "8")
-            .env("GATEWAY_UPSTREAM_URL", &self.upstream_url)
-            .env("GATEWAY_UPSTREAM_CLIENT_ID", &config.client_id)
-            .env("GATEWAY_UPSTREAM_CLIENT_SECRET", &config.client_secret)
-            .env("GATEWAY_UPSTREAM_PASSWORD", &config.password)
-            .env("GATEWAY_UPSTREAM_KEY", &config.key)
-            .env("GATEWAY_UPSTREAM_ACCOUNT", &config.account)
-            .env(
-                "GATEWAY_UPSTREAM_INSTITUTION_CODE",
-                &config.institution_code,
-            )
-            .env("GATEWAY_UPSTREAM_ORIGIN", "tests.local")
-            .env(
-                "GATEWAY_UPSTREAM_TIMEOUT_MS",
-                UPSTREAM_TIMEOUT_MS.to_string(),
-            )
-            // Advice at once, then every second; "not found" is confirmed over 2 s.
-            .env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[0, 1]")
-            .env("GATEWAY_PAYMENTS_RECONCILER_INTERVAL_MS", "100")
-            .env("GATEWAY_PAYMENTS_NOT_FOUND_CONFIRM_SECS", "2")
-            .env("GATEWAY_RATE_LIMIT_REQUESTS_PER_SECOND", "10000")
-            .env("GATEWAY_RATE_LIMIT_BURST", "10000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("the gateway binary starts");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: no graceful shutdown, nothing more is written.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            child.wait().expect("the killed gateway is reaped");
-        }
-    }
-
-    /// Its errors (the first 40, beyond "database unavailable") and its last 40 lines, for a failing test's output.
-    fn log_digest(&self) -> String {
-        let log =
-            std::fs::read_to_string(self.workdir.path().join("gateway.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        let errors: Vec<&str> = lines
-            .iter()
-            .copied()
-            .filter(|line| line.contains("ERROR") && !line.contains("database unavailable"))
-            .take(40)
-            .collect();
-        format!(
-            "--- gateway errors ---\n{}\n--- gateway log, last lines ---\n{}",
-            errors.join("\n"),
-            lines[lines.len().saturating_sub(40)..].join("\n")
+/// The gateway binary for these tests: advice at once, then every second; "not found" is
+/// confirmed over 2 s.
+fn gateway_process(upstream: &Upstream, database_url: &str) -> GatewayCommand {
+    upstream
+        .gateway_process(database_url)
+        .env(
+            "GATEWAY_UPSTREAM_TIMEOUT_MS",
+            UPSTREAM_TIMEOUT_MS.to_string(),
         )
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("{}", self.log_digest());
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+        .env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[0, 1]")
+        .env("GATEWAY_PAYMENTS_NOT_FOUND_CONFIRM_SECS", "2")
 }
 
 /// One HTTP answer, or why there was none.
@@ -260,23 +154,6 @@ impl Api {
 
     async fn readiness(&self) -> Reply {
         self.call("/readyz", None, None).await
-    }
-}
-
-/// Polls `/readyz` until it answers 200; returns when it did.
-async fn wait_ready(api: &Api, within: Duration) -> Instant {
-    let deadline = Instant::now() + within;
-    loop {
-        let reply = api.readiness().await;
-        if reply.status == Some(200) {
-            return Instant::now();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gateway at {} was not ready within {within:?}; last answer: {reply:?}",
-            api.base
-        );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -662,9 +539,9 @@ async fn a_postgres_crash_under_load_answers_503_and_recovers_without_loss() {
         create_key(&store, "pos-web", Role::Operator).await
     };
     let balance_before = upstream.sandbox.balance();
-    let gateway = GatewayProcess::start(&upstream, &cluster.url());
+    let mut gateway = gateway_process(&upstream, &cluster.url()).start().await;
     let api = Api::new(&gateway.base_url(), &key);
-    let started = wait_ready(&api, Duration::from_secs(30)).await;
+    let started = Instant::now();
 
     let journal = Journal::default();
     let stop = Rc::new(Cell::new(false));
@@ -712,7 +589,8 @@ async fn a_postgres_crash_under_load_answers_503_and_recovers_without_loss() {
     tasks.push(probes);
 
     // The same gateway process, not restarted, is ready again and takes payments.
-    let ready_again = wait_ready(&api, Duration::from_secs(60)).await;
+    gateway.wait_ready(Duration::from_secs(60)).await;
+    let ready_again = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(30);
     while journal.count("payment", 200, ready_again) < 20 {
         assert!(
@@ -889,18 +767,7 @@ async fn a_payment_held_up_by_the_database_past_the_sweep_answers_with_its_trans
             // The payment is sent, its row stays `sending` until the sweep takes it over.
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                let rows = app
-                    .store
-                    .search_transactions(
-                        &TransactionFilter {
-                            kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
-                            ..Default::default()
-                        },
-                        None,
-                        10,
-                    )
-                    .await
-                    .unwrap();
+                let rows = app.stored_payments().await;
                 if rows.first().is_some_and(|t| t.status.as_str() == "pending") {
                     break;
                 }
@@ -1039,7 +906,7 @@ async fn payment_flow(api: &Api, index: usize, paying: &Cell<usize>) -> Flow {
 
 /// SIGKILLs the gateway once the stream reaches each of `KILLS` random points (counted in
 /// payments started, plus a random few milliseconds), and starts it again each time.
-async fn kill_at_random_points(gateway: &mut GatewayProcess, api: &Api, paying: &Cell<usize>) {
+async fn kill_at_random_points(gateway: &mut GatewayProcess, paying: &Cell<usize>) {
     let mut rng = StdRng::seed_from_u64(KILL_SEED);
     let mut points: Vec<usize> = rand::seq::index::sample(&mut rng, STREAM - 30, KILLS)
         .into_iter()
@@ -1058,8 +925,7 @@ async fn kill_at_random_points(gateway: &mut GatewayProcess, api: &Api, paying: 
         actix_rt::time::sleep(Duration::from_millis(rng.random_range(0..60))).await;
         gateway.kill();
         actix_rt::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
-        gateway.spawn();
-        wait_ready(api, Duration::from_secs(30)).await;
+        gateway.restart().await;
     }
 }
 
@@ -1080,9 +946,8 @@ async fn a_gateway_killed_at_random_points_loses_no_payment_and_pays_none_twice(
         create_key(&store, "pos-web", Role::Operator).await
     };
     let balance_before = upstream.sandbox.balance();
-    let mut gateway = GatewayProcess::start(&upstream, &database.url);
+    let mut gateway = gateway_process(&upstream, &database.url).start().await;
     let api = Api::new(&gateway.base_url(), &key);
-    wait_ready(&api, Duration::from_secs(30)).await;
 
     let paying = Cell::new(0);
     let stream = futures_util::stream::iter(0..STREAM)
@@ -1090,8 +955,7 @@ async fn a_gateway_killed_at_random_points_loses_no_payment_and_pays_none_twice(
         .buffer_unordered(STREAM_CONCURRENCY)
         .collect::<Vec<Flow>>();
     let (flows, ()) =
-        futures_util::future::join(stream, kill_at_random_points(&mut gateway, &api, &paying))
-            .await;
+        futures_util::future::join(stream, kill_at_random_points(&mut gateway, &paying)).await;
     let stream_took = began.elapsed();
     assert_eq!(flows.len(), STREAM);
 

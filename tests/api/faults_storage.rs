@@ -9,35 +9,30 @@
 //! is the file's immutable attribute (`chattr +i`), which stops root too, unlike file modes.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mpospay_gateway::clock::SystemClock;
 use mpospay_gateway::domain::TransactionStatus;
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::{self, Role};
 use mpospay_gateway::sandbox::{ForcedFault, SandboxConfig};
-use mpospay_gateway::startup::{Application, RunOptions};
 use mpospay_gateway::store::sqlite::SqliteStore;
-use mpospay_gateway::store::{self, Store, TransactionFilter};
+use mpospay_gateway::store::Store;
 use sqlx::Connection;
 
 use crate::helpers::{
-    gateway_settings, spawn_gateway, Answer, Backend, TestApp, TestDatabase, TestOptions, Upstream,
+    spawn_gateway, spawn_gateway_with_keys, Answer, Backend, TestApp, TestDatabase, TestKeys,
+    TestOptions, Upstream,
 };
 
-/// The database file of a SQLite test database.
+/// The database file of a SQLite test database, in a directory that exists.
 fn database_file(database: &TestDatabase) -> PathBuf {
-    PathBuf::from(
-        database
-            .url
-            .strip_prefix("sqlite://")
-            .expect("a sqlite:// URL"),
-    )
+    let file = database.sqlite_file().expect("a SQLite database");
+    std::fs::create_dir_all(file.parent().unwrap()).expect("the database's directory");
+    file
 }
 
 fn run(command: &str, args: &[&str], path: &Path) -> bool {
@@ -155,22 +150,6 @@ async fn readiness(app: &TestApp) -> Answer {
     app.send("GET", "/readyz", None, None, None).await
 }
 
-async fn wait_ready(app: &TestApp, within: Duration) {
-    let started = Instant::now();
-    loop {
-        let ready = readiness(app).await;
-        if ready.status == 200 {
-            return;
-        }
-        assert!(
-            started.elapsed() < within,
-            "not ready {within:?} after the database was fixed: {:?}",
-            ready.body
-        );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// 503 `database_unavailable` with `Retry-After` and a message naming `cause`.
 fn assert_database_refused(answer: &Answer, cause: &str, what: &str) {
     assert_eq!(answer.status, 503, "{what}: {:?}", answer.body);
@@ -195,27 +174,20 @@ fn options() -> TestOptions {
     options
 }
 
-async fn stored_payments(app: &TestApp) -> Vec<mpospay_gateway::domain::Transaction> {
-    app.store
-        .search_transactions(
-            &TransactionFilter {
-                kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
-                ..Default::default()
-            },
-            None,
-            1000,
-        )
-        .await
-        .expect("reads still work")
-}
-
-#[actix_rt::test]
-async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space_is_freed() {
+/// A gateway whose SQLite database is alone on a 16 MiB disk. Drop them in this order: the
+/// gateway, the disk, the database's directory.
+async fn gateway_on_a_small_disk() -> (Arc<TestDatabase>, SmallDisk, TestApp) {
     let database = Arc::new(TestDatabase::new(Backend::Sqlite).await);
     let file = database_file(&database);
     let disk = SmallDisk::mount(file.parent().unwrap(), "16m");
     let upstream = Upstream::start(SandboxConfig::default()).await;
     let app = spawn_gateway(upstream, database.clone(), options()).await;
+    (database, disk, app)
+}
+
+#[actix_rt::test]
+async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space_is_freed() {
+    let (database, disk, app) = gateway_on_a_small_disk().await;
     let balance_before = app.sandbox.balance();
     let paid = app.inquire_and_pay("AF085713323054", "2042").await;
     assert_eq!(paid.status, 200, "{:?}", paid.body);
@@ -247,7 +219,7 @@ async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space
     assert_eq!(read.body["status"], "succeeded");
 
     disk.free();
-    wait_ready(&app, Duration::from_secs(10)).await;
+    app.wait_ready(Duration::from_secs(10)).await;
     // The refused requests stored nothing, not even their keys: the same keys go through now.
     let payment = app
         .pay("AF085713323055", "2042", &inquiry.id(), "full-disk-pay")
@@ -272,11 +244,7 @@ async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space
 /// advice. It is never sent twice, and a repeat of the request finds it.
 #[actix_rt::test]
 async fn a_payment_whose_answer_cannot_be_stored_is_resolved_not_lost() {
-    let database = Arc::new(TestDatabase::new(Backend::Sqlite).await);
-    let file = database_file(&database);
-    let disk = SmallDisk::mount(file.parent().unwrap(), "16m");
-    let upstream = Upstream::start(SandboxConfig::default()).await;
-    let app = spawn_gateway(upstream, database.clone(), options()).await;
+    let (database, disk, app) = gateway_on_a_small_disk().await;
     let balance_before = app.sandbox.balance();
     let inquiry = app.inquire("AF085713323054", "2042").await;
     assert_eq!(inquiry.status, 200);
@@ -303,7 +271,7 @@ async fn a_payment_whose_answer_cannot_be_stored_is_resolved_not_lost() {
     let sent = app.sandbox.received();
     let payment_message = sent.iter().find(|m| m.message_type == "payment").unwrap();
     assert_eq!(payment_message.result_code, "000", "applied upstream");
-    let stored = stored_payments(&app).await;
+    let stored = app.stored_payments().await;
     assert_eq!(
         stored.len(),
         1,
@@ -373,8 +341,13 @@ async fn a_read_only_database_file_refuses_clearly_and_recovers_when_writable() 
     let immutable = Immutable::set(&file);
 
     let upstream = Upstream::start(SandboxConfig::default()).await;
-    let app =
-        spawn_gateway_with_keys(upstream, database.clone(), &operator.plain, &finance.plain).await;
+    let keys = TestKeys {
+        operator: operator.plain,
+        other_operator: String::new(),
+        finance: finance.plain,
+        admin: String::new(),
+    };
+    let app = spawn_gateway_with_keys(upstream, database.clone(), options(), Some(keys)).await;
 
     let not_ready = readiness(&app).await;
     assert_eq!(not_ready.status, 503, "{:?}", not_ready.body);
@@ -392,56 +365,11 @@ async fn a_read_only_database_file_refuses_clearly_and_recovers_when_writable() 
     assert_eq!(app.upstream_count(MessageType::Payment), 0);
 
     immutable.clear();
-    wait_ready(&app, Duration::from_secs(10)).await;
+    app.wait_ready(Duration::from_secs(10)).await;
     let payment = app.inquire_and_pay("AF085713323054", "2042").await;
     assert_eq!(payment.status, 200, "{:?}", payment.body);
     let purchase = app.purchase("3100", "08132259999", "read-only-buy").await;
     assert_eq!(purchase.status, 200, "{:?}", purchase.body);
     assert_eq!(app.upstream_count(MessageType::Payment), 1);
     assert_eq!(app.upstream_count(MessageType::Purchase), 1);
-}
-
-/// Like `spawn_gateway`, on a database that already holds its API keys (the gateway cannot
-/// store new ones in a read-only file).
-async fn spawn_gateway_with_keys(
-    upstream: Upstream,
-    database: Arc<TestDatabase>,
-    operator_key: &str,
-    finance_key: &str,
-) -> TestApp {
-    let options = options();
-    let settings = gateway_settings(&upstream.url, &database.url, &options);
-    let store = store::connect(&settings.database_url, 8)
-        .await
-        .expect("a read-only database still opens");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build_with(
-        settings,
-        RunOptions {
-            workers: Some(2),
-            reconciler: options.reconciler,
-            clock: Arc::new(SystemClock),
-        },
-        store.clone(),
-        listener,
-    )
-    .expect("application builds");
-    let port = app.port();
-    let server = app.handle();
-    actix_rt::spawn(app.run_until_stopped());
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        sandbox: upstream.sandbox.clone(),
-        upstream,
-        store,
-        database,
-        operator_key: operator_key.to_string(),
-        other_operator_key: String::new(),
-        finance_key: finance_key.to_string(),
-        admin_key: String::new(),
-        http: awc::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .finish(),
-        server,
-    }
 }

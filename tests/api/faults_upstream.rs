@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use mpospay_gateway::domain::{Transaction, TransactionStatus};
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::sandbox::{Delivery, ForcedFault};
-use mpospay_gateway::store::TransactionFilter;
 
 use crate::both_backends;
 use crate::helpers::{spawn_app_with, Answer, Backend, TestApp, TestOptions};
@@ -23,26 +22,11 @@ both_backends!(
     formula_text_is_neutralised_in_the_csv_export,
 );
 
-/// Every payment transaction the database holds.
-async fn stored_payments(app: &TestApp) -> Vec<Transaction> {
-    app.store
-        .search_transactions(
-            &TransactionFilter {
-                kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
-                ..Default::default()
-            },
-            None,
-            100_000,
-        )
-        .await
-        .expect("the store answers")
-}
-
 /// Waits until every stored payment is final (succeeded or failed), or panics after `within`.
 async fn wait_all_payments_final(app: &TestApp, within: Duration) -> Vec<Transaction> {
     let started = Instant::now();
     loop {
-        let payments = stored_payments(app).await;
+        let payments = app.stored_payments().await;
         let open: Vec<_> = payments
             .iter()
             .filter(|p| !p.status.is_final())

@@ -8,39 +8,22 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use mpospay_gateway::clock::SystemClock;
 use mpospay_gateway::config::{PaymentSettings, RateLimitSettings, Settings, UpstreamSettings};
+use mpospay_gateway::domain::Transaction;
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::{self, Role};
 use mpospay_gateway::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use mpospay_gateway::startup::{Application, RunOptions};
-use mpospay_gateway::store::{self, SharedStore};
+use mpospay_gateway::store::{self, SharedStore, TransactionFilter};
+use mpospay_testkit::{GatewayCommand, Partner};
 use serde_json::{json, Value};
 
-#[path = "../common/pg.rs"]
-pub mod pg;
-
-/// Which database a test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use mpospay_testkit::{Backend, TestDatabase};
 
 /// Runs one async test body against both databases, as two test functions.
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[actix_rt::test]
-                async fn sqlite() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-                #[actix_rt::test]
-                async fn postgres() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            }
-        )+
+        mpospay_testkit::both_backends!(#[actix_rt::test] $($name),+);
     };
 }
 
@@ -74,31 +57,6 @@ impl Default for TestOptions {
     }
 }
 
-/// A database made for one test.
-pub struct TestDatabase {
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDatabase {
-    pub async fn new(backend: Backend) -> Self {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}/gateway.db", dir.path().display());
-                Self {
-                    url,
-                    _dir: Some(dir),
-                }
-            }
-            Backend::Postgres => Self {
-                url: pg::fresh_postgres_url().await,
-                _dir: None,
-            },
-        }
-    }
-}
-
 /// The simulator a test's gateways talk to (shared by a second instance or a restart).
 #[derive(Clone)]
 pub struct Upstream {
@@ -119,6 +77,37 @@ impl Upstream {
             _handle: Arc::new(handle),
         }
     }
+
+    /// The partner account this simulator accepts.
+    pub fn partner(&self) -> Partner {
+        let config = self.sandbox.config();
+        Partner {
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            password: config.password.clone(),
+            key: config.key.clone(),
+            account: config.account.clone(),
+            institution_code: config.institution_code.clone(),
+        }
+    }
+
+    /// The gateway binary on `database_url` with this simulator as its upstream, configured
+    /// through its environment with the settings [`TestOptions::default`] gives the in-process
+    /// gateway: start it with [`GatewayCommand::start`].
+    pub fn gateway_process(&self, database_url: &str) -> GatewayCommand {
+        GatewayCommand::new(
+            env!("CARGO_BIN_EXE_mpospay-gateway"),
+            database_url,
+            &self.url,
+            &self.partner(),
+        )
+        .env("GATEWAY_DATABASE_MAX_CONNECTIONS", "8")
+        .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "1000")
+        .env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[0]")
+        .env("GATEWAY_PAYMENTS_RECONCILER_INTERVAL_MS", "100")
+        .env("GATEWAY_RATE_LIMIT_REQUESTS_PER_SECOND", "10000")
+        .env("GATEWAY_RATE_LIMIT_BURST", "10000")
+    }
 }
 
 pub struct TestApp {
@@ -133,6 +122,26 @@ pub struct TestApp {
     pub admin_key: String,
     pub http: awc::Client,
     pub server: actix_web::dev::ServerHandle,
+}
+
+/// The API keys a test's gateway knows.
+pub struct TestKeys {
+    pub operator: String,
+    pub other_operator: String,
+    pub finance: String,
+    pub admin: String,
+}
+
+impl TestKeys {
+    /// Stores one key per role (two operators, of different clients).
+    pub async fn create(store: &SharedStore) -> Self {
+        Self {
+            operator: create_key(store, "pos-web", Role::Operator).await,
+            other_operator: create_key(store, "kiosk", Role::Operator).await,
+            finance: create_key(store, "finance-team", Role::Finance).await,
+            admin: create_key(store, "ops", Role::Admin).await,
+        }
+    }
 }
 
 /// The answer to one HTTP call.
@@ -174,11 +183,23 @@ pub async fn spawn_app_with(backend: Backend, options: TestOptions) -> TestApp {
     spawn_gateway(upstream, database, options).await
 }
 
-/// A gateway on an existing simulator and database (a second instance, or a restart).
+/// A gateway on an existing simulator and database (a second instance, or a restart), with a
+/// new key per role.
 pub async fn spawn_gateway(
     upstream: Upstream,
     database: Arc<TestDatabase>,
     options: TestOptions,
+) -> TestApp {
+    spawn_gateway_with_keys(upstream, database, options, None).await
+}
+
+/// Like [`spawn_gateway`]; with `keys`, on a database that already holds them (a gateway
+/// cannot store new ones in a read-only file).
+pub async fn spawn_gateway_with_keys(
+    upstream: Upstream,
+    database: Arc<TestDatabase>,
+    options: TestOptions,
+    keys: Option<TestKeys>,
 ) -> TestApp {
     let settings = gateway_settings(&upstream.url, &database.url, &options);
     let store = store::connect(&settings.database_url, 8)
@@ -199,20 +220,20 @@ pub async fn spawn_gateway(
     let port = app.port();
     let server = app.handle();
     actix_rt::spawn(app.run_until_stopped());
-    let operator_key = create_key(&store, "pos-web", Role::Operator).await;
-    let other_operator_key = create_key(&store, "kiosk", Role::Operator).await;
-    let finance_key = create_key(&store, "finance-team", Role::Finance).await;
-    let admin_key = create_key(&store, "ops", Role::Admin).await;
+    let keys = match keys {
+        Some(keys) => keys,
+        None => TestKeys::create(&store).await,
+    };
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         sandbox: upstream.sandbox.clone(),
         upstream,
         store,
         database,
-        operator_key,
-        other_operator_key,
-        finance_key,
-        admin_key,
+        operator_key: keys.operator,
+        other_operator_key: keys.other_operator,
+        finance_key: keys.finance,
+        admin_key: keys.admin,
         http: awc::Client::builder()
             .timeout(Duration::from_secs(30))
             .finish(),
@@ -406,4 +427,41 @@ impl TestApp {
     pub fn upstream_total(&self) -> usize {
         self.sandbox.received().len()
     }
+
+    /// Polls `GET /readyz` until it answers 200 (or panics after `within`).
+    pub async fn wait_ready(&self, within: Duration) {
+        let started = Instant::now();
+        loop {
+            let ready = self.send("GET", "/readyz", None, None, None).await;
+            if ready.status == 200 {
+                return;
+            }
+            assert!(
+                started.elapsed() < within,
+                "not ready within {within:?}: {:?}",
+                ready.body
+            );
+            actix_rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every payment transaction the database holds.
+    pub async fn stored_payments(&self) -> Vec<Transaction> {
+        stored_payments(&self.store).await
+    }
+}
+
+/// Every payment transaction `store` holds.
+pub async fn stored_payments(store: &SharedStore) -> Vec<Transaction> {
+    store
+        .search_transactions(
+            &TransactionFilter {
+                kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
+                ..Default::default()
+            },
+            None,
+            100_000,
+        )
+        .await
+        .expect("the store answers")
 }

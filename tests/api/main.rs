@@ -12,6 +12,7 @@ mod faults_upstream;
 mod finance;
 mod flow;
 mod idempotency;
+mod logs;
 mod metrics;
 mod openapi;
 mod recovery;

@@ -1,19 +1,18 @@
 //! Lost, late and garbled answers, `995`, "not found", crashes: every payment ends final with
 //! exactly one payment message, resolved by advice carrying the original trxId and paymentCode.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::Role;
 use mpospay_gateway::sandbox::SandboxConfig;
-use mpospay_gateway::store::TransactionFilter;
 use serde_json::json;
 
 use crate::both_backends;
 use crate::helpers::{
-    create_key, spawn_app, spawn_app_with, Backend, TestApp, TestDatabase, TestOptions, Upstream,
+    create_key, spawn_app, spawn_app_with, stored_payments, Backend, TestApp, TestDatabase,
+    TestOptions, Upstream,
 };
 
 both_backends!(
@@ -158,64 +157,6 @@ async fn a_purchase_with_an_unknown_outcome_goes_to_review(backend: Backend) {
     assert_eq!(app.sandbox.count(MessageType::Advice), 0);
 }
 
-/// The gateway binary, as an operator runs it, with its configuration in the environment.
-fn start_gateway(
-    upstream: &Upstream,
-    database_url: &str,
-    port: u16,
-    workdir: &std::path::Path,
-) -> Child {
-    let config = SandboxConfig::default();
-    Command::new(env!("CARGO_BIN_EXE_mpospay-gateway"))
-        .arg("serve")
-        .current_dir(workdir)
-        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("GATEWAY_DATABASE_URL", database_url)
-        .env("GATEWAY_UPSTREAM_URL", &upstream.url)
-        .env("GATEWAY_UPSTREAM_CLIENT_ID", &config.client_id)
-        .env("GATEWAY_UPSTREAM_CLIENT_SECRET", &config.client_secret)
-        .env("GATEWAY_UPSTREAM_PASSWORD", &config.password)
-        .env("GATEWAY_UPSTREAM_KEY", &config.key)
-        .env("GATEWAY_UPSTREAM_ACCOUNT", &config.account)
-        .env(
-            "GATEWAY_UPSTREAM_INSTITUTION_CODE",
-            &config.institution_code,
-        )
-        .env("GATEWAY_UPSTREAM_ORIGIN", "tests.local")
-        .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "1000")
-        .env("GATEWAY_PAYMENTS_ADVICE_SCHEDULE_SECS", "[0]")
-        .env("GATEWAY_PAYMENTS_RECONCILER_INTERVAL_MS", "100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the gateway binary starts")
-}
-
-async fn wait_healthy(http: &awc::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(response) = http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the gateway on port {port} did not become ready");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend) {
     let upstream = Upstream::start(SandboxConfig {
         late_delay: Duration::from_secs(3),
@@ -227,15 +168,12 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
         .await
         .unwrap();
     let key = create_key(&store, "pos-web", Role::Operator).await;
-    let workdir = tempfile::tempdir().unwrap();
     let http = awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish();
-    let port = free_port();
-    let mut gateway = start_gateway(&upstream, &database.url, port, workdir.path());
-    wait_healthy(&http, port).await;
+    let mut gateway = upstream.gateway_process(&database.url).start().await;
 
-    let base = format!("http://127.0.0.1:{port}");
+    let base = gateway.base_url();
     let mut inquiry = http
         .post(format!("{base}/v1/bills/97002000001/inquiry"))
         .insert_header(("Authorization", format!("Bearer {key}")))
@@ -261,21 +199,10 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
         );
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
-    gateway.kill().expect("SIGKILL");
-    gateway.wait().unwrap();
+    gateway.kill();
     in_flight.abort();
 
-    let stored = store
-        .search_transactions(
-            &TransactionFilter {
-                kind: Some(mpospay_gateway::domain::TransactionKind::Payment),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let stored = stored_payments(&store).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(
         stored[0].status.as_str(),
@@ -284,8 +211,7 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     );
     let payment_id = stored[0].id;
 
-    let mut restarted = start_gateway(&upstream, &database.url, port, workdir.path());
-    wait_healthy(&http, port).await;
+    gateway.restart().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let settled = loop {
         let mut response = http
@@ -304,8 +230,7 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
         );
         actix_rt::time::sleep(Duration::from_millis(200)).await;
     };
-    restarted.kill().unwrap();
-    restarted.wait().unwrap();
+    gateway.kill();
     let received = upstream.sandbox.received();
     assert_eq!(
         received
@@ -324,8 +249,7 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
         .iter()
         .all(|m| m.trx_id == settled["trxId"].as_str().unwrap()));
     // A repeat of the lost request returns the transaction's current state.
-    let mut repeat_gateway = start_gateway(&upstream, &database.url, port, workdir.path());
-    wait_healthy(&http, port).await;
+    gateway.restart().await;
     let mut repeat = http
         .post(format!("{base}/v1/bills/97002000001/payment"))
         .insert_header(("Authorization", format!("Bearer {key}")))
@@ -337,8 +261,7 @@ async fn a_gateway_killed_mid_payment_resolves_it_after_restart(backend: Backend
     let repeat_body: serde_json::Value = repeat.json().await.unwrap();
     assert_eq!(repeat_body["id"], payment_id.to_string());
     assert_eq!(repeat_body["status"], "succeeded");
-    repeat_gateway.kill().unwrap();
-    repeat_gateway.wait().unwrap();
+    gateway.kill();
     assert_eq!(upstream.sandbox.count(MessageType::Payment), 1);
 }
 

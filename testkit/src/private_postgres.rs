@@ -7,11 +7,7 @@
 //! root, so when the tests run as root every server command runs as the `postgres` OS user.
 //!
 //! The commands block: from async code, call them through `spawn_blocking`.
-//!
-//! Use from a test binary with `#[path = "../common/private_pg.rs"] mod private_pg;`.
-#![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -45,7 +41,7 @@ impl PrivatePostgres {
         let cluster = Self {
             bin,
             dir,
-            port: free_port(),
+            port: crate::free_port(),
             as_postgres,
         };
         let data = cluster.data_dir();
@@ -184,13 +180,6 @@ fn server_binaries() -> PathBuf {
 fn running_as_root() -> bool {
     let output = Command::new("id").arg("-u").output().expect("`id -u` runs");
     String::from_utf8_lossy(&output.stdout).trim() == "0"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 fn run(command: &mut Command, what: &str) -> Output {

@@ -3,19 +3,19 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::Utc;
 use mpospay_gateway::keys::{self, Role};
 use mpospay_gateway::sandbox::{self, ForcedFault, SandboxConfig, SandboxHandle};
+use mpospay_testkit::postgres::PostgresServer;
+use mpospay_testkit::{free_port, GatewayCommand, GatewayLog, GatewayProcess, Partner};
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 // Database names and settings below are the harness's own, never outside input.
 use sqlx::{AssertSqlSafe, PgPool, Row};
-
-use crate::http::{self, Connection};
 
 /// The simulator's deposit: large enough that no benchmark runs it dry, and at most 15 digits,
 /// the longest `saldo` the gateway reads as a balance (with a longer one it would skip its
@@ -36,11 +36,6 @@ pub fn simulator_config(latency: Duration) -> SandboxConfig {
     }
 }
 
-/// A free TCP port on loopback.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -51,6 +46,7 @@ pub struct Postgres {
     pub port: u16,
     pub user: String,
     admin: PgPool,
+    server: PostgresServer,
 }
 
 impl Postgres {
@@ -67,53 +63,26 @@ impl Postgres {
             port,
             user: user.into(),
             admin,
+            server: PostgresServer::new(&url),
         })
     }
 
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{}@{}:{}/{database}",
-            self.user, self.host, self.port
-        )
+        self.server.url(database)
     }
 
-    /// A new empty database `bench_<time>_<pid>_<tag>`.
+    /// A new empty database `bench_<tag>_<uuid>`.
     pub async fn create_database(&self, tag: &str) -> anyhow::Result<String> {
-        let name = format!(
-            "bench_{}_{}_{tag}",
-            Utc::now().format("%Y%m%d%H%M%S"),
-            std::process::id()
-        );
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&self.admin)
-            .await
-            .with_context(|| format!("creating database {name}"))?;
-        Ok(name)
+        self.server.create_database(&format!("bench_{tag}")).await
     }
 
     pub async fn drop_database(&self, name: &str) {
-        if let Err(error) = sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&self.admin)
-        .await
-        {
-            eprintln!("warning: could not drop database {name}: {error}");
-        }
+        self.server.drop_database(name).await;
     }
 
     /// Drops every database this process made (left behind by an error path).
     pub async fn drop_own_databases(&self) {
-        let pattern = format!("bench\\_%\\_{}\\_%", std::process::id());
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
-                .bind(pattern)
-                .fetch_all(&self.admin)
-                .await
-                .unwrap_or_default();
-        for name in names {
-            self.drop_database(&name).await;
-        }
+        self.server.drop_created().await;
     }
 
     /// The admin connection pool (for samplers running beside a load).
@@ -229,131 +198,44 @@ pub struct GatewayOptions {
     pub env: Vec<(String, String)>,
 }
 
-/// A gateway process (`mpospay-gateway serve`).
-pub struct Gateway {
-    child: Child,
-    pub port: u16,
-}
-
-impl Gateway {
-    /// Starts `serve` against `database_url` with `upstream_url` as its upstream, configured
-    /// through the environment only, and waits until `/readyz` answers 200.
-    pub async fn start(
-        options: &GatewayOptions,
-        database_url: &str,
-        upstream_url: &str,
-    ) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let config = SandboxConfig::default();
-        let log = match &options.log {
-            Some(path) => Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
-            None => Stdio::null(),
-        };
-        let mut command = Command::new(&options.binary);
-        command
-            .arg("serve")
-            .current_dir(&options.workdir)
-            .env_remove("RUST_LOG")
-            .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-            .env("GATEWAY_DATABASE_URL", database_url)
-            .env("GATEWAY_LOG_FORMAT", "json")
-            .env("GATEWAY_UPSTREAM_URL", upstream_url)
-            .env("GATEWAY_UPSTREAM_CLIENT_ID", &config.client_id)
-            .env("GATEWAY_UPSTREAM_CLIENT_SECRET", &config.client_secret)
-            .env("GATEWAY_UPSTREAM_PASSWORD", &config.password)
-            .env("GATEWAY_UPSTREAM_KEY", &config.key)
-            .env("GATEWAY_UPSTREAM_ACCOUNT", &config.account)
-            .env(
-                "GATEWAY_UPSTREAM_INSTITUTION_CODE",
-                &config.institution_code,
-            )
-            .env("GATEWAY_UPSTREAM_ORIGIN", "bench.local")
-            .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "10000")
-            // The benchmark is one client far above any sensible per-client limit.
-            .env("GATEWAY_RATE_LIMIT_REQUESTS_PER_SECOND", "10000000")
-            .env("GATEWAY_RATE_LIMIT_BURST", "10000000")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (name, value) in &options.env {
-            command.env(name, value);
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting {}", options.binary.display()))?;
-        let mut gateway = Self { child, port };
-        if let Err(error) = gateway.wait_ready(Duration::from_secs(30)).await {
-            gateway.stop().await;
-            return Err(error);
-        }
-        Ok(gateway)
+/// Starts a gateway process (`mpospay-gateway serve`) against `database_url` with
+/// `upstream_url` (a simulator with the demo partner) as its upstream, configured through the
+/// environment only, and waits until `/readyz` answers 200.
+pub async fn start_gateway(
+    options: &GatewayOptions,
+    database_url: &str,
+    upstream_url: &str,
+) -> anyhow::Result<GatewayProcess> {
+    let config = SandboxConfig::default();
+    let partner = Partner {
+        client_id: config.client_id.clone(),
+        client_secret: config.client_secret.clone(),
+        password: config.password.clone(),
+        key: config.key.clone(),
+        account: config.account.clone(),
+        institution_code: config.institution_code.clone(),
+    };
+    let log = match &options.log {
+        Some(path) => GatewayLog::File(path.clone()),
+        None => GatewayLog::Discard,
+    };
+    let mut command = GatewayCommand::new(&options.binary, database_url, upstream_url, &partner)
+        .workdir(&options.workdir)
+        .log(log)
+        .env_remove("RUST_LOG")
+        .env("GATEWAY_LOG_FORMAT", "json")
+        .env("GATEWAY_UPSTREAM_ORIGIN", "bench.local")
+        .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "10000")
+        // The benchmark is one client far above any sensible per-client limit.
+        .env("GATEWAY_RATE_LIMIT_REQUESTS_PER_SECOND", "10000000")
+        .env("GATEWAY_RATE_LIMIT_BURST", "10000000");
+    for (name, value) in &options.env {
+        command = command.env(name, value);
     }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        loopback(self.port)
-    }
-
-    async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        let request = http::request("GET", "gateway", "/readyz", &[], b"");
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("the gateway exited at start-up ({status}); run with --gateway-log FILE to see why");
-            }
-            let mut conn = Connection::new(self.addr());
-            if let Ok(response) = conn.send(&request, false).await {
-                if response.status == 200 {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "the gateway on port {} was not ready within {timeout:?}",
-                    self.port
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM (graceful), then SIGKILL after 10 s.
-    pub async fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Gateway {
-    /// A gateway left running by an error path is killed, never left behind.
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    command
+        .try_start()
+        .await
+        .context("starting a gateway (run with --gateway-log FILE to see its log)")
 }
 
 /// Resident set size of a process, in KiB.
@@ -473,7 +355,7 @@ pub fn nginx_version() -> Option<String> {
 
 impl Nginx {
     pub async fn start(template: &Path, dir: &Path, upstream: SocketAddr) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        let port = free_port();
         let prefix = dir.join(format!("nginx-{port}"));
         std::fs::create_dir_all(prefix.join("logs"))?;
         let template = std::fs::read_to_string(template)

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mpospay_gateway::sandbox::SandboxHandle;
+use mpospay_testkit::{Backend, GatewayProcess};
 use serde_json::{json, Value};
 
-use crate::env::{self, CpuSnapshot, DbCounters, Gateway, GatewayOptions, Keys, Nginx, Postgres};
+use crate::env::{self, CpuSnapshot, DbCounters, GatewayOptions, Keys, Nginx, Postgres};
 use crate::load::{self, Mode, Plan, RunResult, Scenario, Signer, Target};
 use crate::report::{self, Series};
 
@@ -19,10 +20,10 @@ use crate::report::{self, Series};
 #[derive(Debug, Clone, clap::Args)]
 pub struct SuiteArgs {
     /// Where latest.md / latest.json (and growth-latest.*, soak-latest.*) are written.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/results"))]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../results"))]
     pub out: PathBuf,
-    /// The bench/ folder (nginx template, pgbench and growth scripts).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/bench"))]
+    /// The bench/ folder (nginx template, pgbench and growth scripts), this package's parent.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
     pub bench_dir: PathBuf,
     /// The gateway binary (default: `mpospay-gateway` beside this binary).
     #[arg(long)]
@@ -214,13 +215,6 @@ fn progress(ctx: &Ctx, what: &str) {
     eprintln!("[{:6.1}s] {what}", ctx.started.elapsed().as_secs_f64());
 }
 
-/// Which database a gateway uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Postgres,
-    Sqlite,
-}
-
 /// One block's world: a fresh simulator, a fresh database with keys, gateway processes.
 struct World {
     simulator: SandboxHandle,
@@ -228,7 +222,7 @@ struct World {
     database: String,
     url: String,
     keys: Keys,
-    gateways: Vec<Gateway>,
+    gateways: Vec<GatewayProcess>,
     /// Operations the gateways completed in this block (warm-ups included).
     gateway_ops: u64,
     counters_before: DbCounters,
@@ -286,7 +280,7 @@ impl World {
         }
         for _ in 0..processes {
             let gateway =
-                Gateway::start(&ctx.gateway, &self.url, &self.simulator.base_url()).await?;
+                env::start_gateway(&ctx.gateway, &self.url, &self.simulator.base_url()).await?;
             self.gateways.push(gateway);
         }
         Ok(())
@@ -294,7 +288,7 @@ impl World {
 
     fn target(&self) -> Rc<Target> {
         Rc::new(Target::Gateway {
-            addrs: self.gateways.iter().map(Gateway::addr).collect(),
+            addrs: self.gateways.iter().map(GatewayProcess::addr).collect(),
             key: self.keys.operator.clone(),
         })
     }
@@ -307,7 +301,10 @@ impl World {
     }
 
     fn pids(&self) -> Vec<u32> {
-        self.gateways.iter().map(Gateway::pid).collect()
+        self.gateways
+            .iter()
+            .filter_map(GatewayProcess::pid)
+            .collect()
     }
 
     /// Stops everything; returns the database work per gateway operation (Postgres only; the

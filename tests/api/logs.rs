@@ -3,94 +3,21 @@
 //! payment, a failing inquiry and a request with a wrong API key; then its whole output is
 //! searched for every secret it was given and every API key secret it saw.
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use chrono::Utc;
 use mpospay_gateway::keys::{self, Role};
-use mpospay_gateway::sandbox::{Sandbox, SandboxConfig};
+use mpospay_gateway::sandbox::SandboxConfig;
 use serde_json::{json, Value};
+
+use crate::helpers::Upstream;
 
 /// Distinctive values, so that a match in the output can only be a leak.
 const CLIENT_SECRET: &str = "LEAKCHECK-basic-secret-7f3a91";
 const PASSWORD: &str = "LEAKCHECK-api-password-c4d2e8";
 const KEY: &str = "LEAKCHECK-sign-key-19b6f0";
 const REQUEST_ID: &str = "log-test-1";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Reads a child's pipe to the end on a thread.
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-fn start_gateway(
-    config: &SandboxConfig,
-    upstream_url: &str,
-    database_url: &str,
-    port: u16,
-    workdir: &Path,
-) -> Child {
-    // The Basic-auth secret comes from a file, the signature secrets from the environment.
-    let secret_file = workdir.join("client_secret");
-    std::fs::write(&secret_file, format!("{}\n", config.client_secret)).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_mpospay-gateway"))
-        .arg("serve")
-        .current_dir(workdir)
-        .env("RUST_LOG", "debug")
-        .env("GATEWAY_LOG_FORMAT", "json")
-        .env("GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("GATEWAY_DATABASE_URL", database_url)
-        .env("GATEWAY_UPSTREAM_URL", upstream_url)
-        .env("GATEWAY_UPSTREAM_CLIENT_ID", &config.client_id)
-        .env("GATEWAY_UPSTREAM_CLIENT_SECRET_FILE", &secret_file)
-        .env("GATEWAY_UPSTREAM_PASSWORD", &config.password)
-        .env("GATEWAY_UPSTREAM_KEY", &config.key)
-        .env("GATEWAY_UPSTREAM_ACCOUNT", &config.account)
-        .env(
-            "GATEWAY_UPSTREAM_INSTITUTION_CODE",
-            &config.institution_code,
-        )
-        .env("GATEWAY_UPSTREAM_ORIGIN", "tests.local")
-        .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "2000")
-        .env_remove("GATEWAY_UPSTREAM_CLIENT_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the gateway binary starts")
-}
-
-async fn wait_ready(http: &awc::Client, base: &str, gateway: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some(status) = gateway.try_wait().unwrap() {
-            panic!("the gateway exited early: {status}");
-        }
-        if let Ok(response) = http.get(format!("{base}/readyz")).send().await {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the gateway did not become ready");
-}
 
 /// Sends one JSON request; returns the status and body.
 async fn call(
@@ -115,23 +42,6 @@ async fn call(
     )
 }
 
-/// Stops the gateway gracefully (SIGTERM), or kills it if it does not stop.
-fn stop(gateway: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(gateway.id().to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if gateway.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = gateway.kill();
-    let _ = gateway.wait();
-}
-
 #[actix_rt::test]
 async fn secrets_never_reach_the_logs_and_request_lines_carry_the_request_id() {
     let config = SandboxConfig {
@@ -140,10 +50,7 @@ async fn secrets_never_reach_the_logs_and_request_lines_carry_the_request_id() {
         key: KEY.into(),
         ..SandboxConfig::default()
     };
-    let sandbox = Sandbox::new(config.clone())
-        .spawn(TcpListener::bind("127.0.0.1:0").unwrap())
-        .await
-        .expect("sandbox starts");
+    let upstream = Upstream::start(config.clone()).await;
     let workdir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}/gateway.db", workdir.path().display());
     let store = mpospay_gateway::store::connect(&database_url, 2)
@@ -161,21 +68,23 @@ async fn secrets_never_reach_the_logs_and_request_lines_carry_the_request_id() {
         Some(new_key.record.lookup.as_str())
     );
 
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut gateway = start_gateway(
-        &config,
-        &sandbox.base_url(),
-        &database_url,
-        port,
-        workdir.path(),
-    );
-    let stdout = drain(gateway.stdout.take().unwrap());
-    let stderr = drain(gateway.stderr.take().unwrap());
+    // The Basic-auth secret comes from a file, the signature secrets from the environment.
+    let secret_file = workdir.path().join("client_secret");
+    std::fs::write(&secret_file, format!("{}\n", config.client_secret)).unwrap();
+    let mut gateway = upstream
+        .gateway_process(&database_url)
+        .workdir(workdir.path())
+        .env("RUST_LOG", "debug")
+        .env("GATEWAY_LOG_FORMAT", "json")
+        .env("GATEWAY_UPSTREAM_CLIENT_SECRET_FILE", &secret_file)
+        .env_remove("GATEWAY_UPSTREAM_CLIENT_SECRET")
+        .env("GATEWAY_UPSTREAM_TIMEOUT_MS", "2000")
+        .start()
+        .await;
+    let base = gateway.base_url();
     let http = awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish();
-    wait_ready(&http, &base, &mut gateway).await;
 
     let (status, inquiry) = call(
         &http,
@@ -215,8 +124,8 @@ async fn secrets_never_reach_the_logs_and_request_lines_carry_the_request_id() {
     .await;
     assert_eq!(status, 401, "{refused}");
 
-    stop(&mut gateway);
-    let output = format!("{}\n{}", stdout.join().unwrap(), stderr.join().unwrap());
+    gateway.stop().await;
+    let output = gateway.log();
     assert!(!output.trim().is_empty(), "the gateway logged nothing");
 
     let basic = base64::engine::general_purpose::STANDARD
