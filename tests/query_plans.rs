@@ -41,7 +41,6 @@ async fn large_table_queries_use_indexes() {
 
     let columns = "SELECT * FROM transactions";
     let cases = [
-        ("the balance drift check", mpospay_gateway::store::postgres::LAST_BALANCE_SQL.to_string()),
         ("the first page", format!("{columns} WHERE TRUE ORDER BY id DESC LIMIT 51")),
         (
             "a page after a cursor",

@@ -160,9 +160,7 @@ both_backends!(
     concurrent_inquiries_and_exchanges_are_all_committed,
     a_payment_and_its_key_link_commit_together_or_not_at_all,
     concurrent_key_answers_are_all_stored,
-    last_known_balance_is_from_the_latest_succeeded_money_move,
     transactions_are_counted_by_status,
-    warnings_are_recorded,
     api_keys_round_trip_storing_only_the_hash,
     a_duplicate_api_key_lookup_is_rejected,
     api_keys_are_listed_newest_first,
@@ -1022,45 +1020,6 @@ async fn exchanges_are_listed_oldest_first(db: &TestDb) {
         .is_empty());
 }
 
-async fn last_known_balance_is_from_the_latest_succeeded_money_move(db: &TestDb) {
-    let store = db.open().await;
-    assert_eq!(store.last_known_balance().await.unwrap(), None);
-
-    let done = |kind: TransactionKind,
-                status: TransactionStatus,
-                balance: Option<i64>,
-                completed: Option<i64>| {
-        let mut t = payment(Uuid::now_v7(), ms(0));
-        t.kind = kind;
-        t.status = status;
-        t.balance_after = balance;
-        t.completed_at = completed.map(ms);
-        t
-    };
-    use TransactionKind::{Inquiry, Payment, Purchase};
-    use TransactionStatus::{Failed, Pending, Succeeded};
-    let rows = [
-        done(Payment, Succeeded, Some(1_000), Some(1_000)),
-        // The latest succeeded money move: inserted early, completed late.
-        done(Purchase, Succeeded, Some(2_000), Some(5_000)),
-        done(Payment, Succeeded, Some(1_500), Some(3_000)),
-        // Ignored: not succeeded, not money, or no balance.
-        done(Inquiry, Succeeded, Some(9_001), Some(9_000)),
-        done(Payment, Failed, Some(9_002), Some(9_000)),
-        done(Payment, Pending, Some(9_003), None),
-        done(Payment, Succeeded, None, Some(9_000)),
-    ];
-    for t in &rows {
-        store.insert_transaction(t).await.unwrap();
-    }
-    assert_eq!(store.last_known_balance().await.unwrap(), Some(2_000));
-
-    // Same completion instant: the newer id wins.
-    let tie = done(Payment, Succeeded, Some(2_500), Some(5_000));
-    store.insert_transaction(&tie).await.unwrap();
-    assert_eq!(store.last_known_balance().await.unwrap(), Some(2_500));
-}
-
 async fn transactions_are_counted_by_status(db: &TestDb) {
     let store = db.open().await;
     use TransactionStatus::{Failed, Pending, Review, Sending, Succeeded};
@@ -1097,24 +1056,6 @@ async fn transactions_are_counted_by_status(db: &TestDb) {
     store.update_transaction(&settled, Pending).await.unwrap();
     assert_eq!(store.count_by_status(Pending).await.unwrap(), 3);
     assert_eq!(store.count_by_status(Succeeded).await.unwrap(), 3);
-}
-
-async fn warnings_are_recorded(db: &TestDb) {
-    let store = db.open().await;
-    store
-        .record_warning(
-            Some(Uuid::now_v7()),
-            "balance_drift",
-            "expected 1000, upstream says 900",
-            ms(0),
-        )
-        .await
-        .unwrap();
-    store
-        .record_warning(None, "balance_drift", "no transaction", ms(1))
-        .await
-        .unwrap();
-    store.check_ready().await.unwrap();
 }
 
 async fn api_keys_round_trip_storing_only_the_hash(db: &TestDb) {

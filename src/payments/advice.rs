@@ -87,12 +87,7 @@ impl Payments {
             .update_transaction(&updated, transaction.status)
             .await
         {
-            Ok(()) => {
-                if updated.status == TransactionStatus::Succeeded {
-                    self.check_balance_drift(&updated).await?;
-                }
-                Ok(updated)
-            }
+            Ok(()) => Ok(updated),
             // Someone else (the reconciler or another client) settled it first.
             Err(StoreError::Conflict) => Ok(self
                 .store

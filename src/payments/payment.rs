@@ -194,7 +194,6 @@ impl Payments {
             Verdict::Succeeded => {
                 transaction.status = TransactionStatus::Succeeded;
                 transaction.completed_at = Some(now);
-                self.check_balance_drift(&transaction).await?;
             }
             Verdict::Declined(declined) => {
                 transaction.status = TransactionStatus::Failed;
@@ -241,32 +240,5 @@ impl Payments {
                 transaction_id: Some(transaction.id),
             }),
         }
-    }
-
-    /// Compares a succeeded transaction's `balanceAfter` with the last known balance minus its
-    /// total, and records a warning on a mismatch (the deposit moved outside the gateway, or the
-    /// upstream charged something else). Concurrent payments can make this report a false drift;
-    /// it is a signal for a person, never a reason to change a transaction.
-    pub(super) async fn check_balance_drift(
-        &self,
-        transaction: &Transaction,
-    ) -> Result<(), PaymentError> {
-        let (Some(after), Some(total)) = (transaction.balance_after, transaction.total()) else {
-            return Ok(());
-        };
-        let Some(before) = self.store.last_known_balance().await? else {
-            return Ok(());
-        };
-        if before - total != after {
-            let detail = format!(
-                "balance before {before} minus total {total} is {}, upstream reports {after}",
-                before - total
-            );
-            tracing::warn!(trx_id = %transaction.trx_id, %detail, "reconciliation warning: balance drift");
-            self.store
-                .record_warning(Some(transaction.id), "balance_drift", &detail, self.now())
-                .await?;
-        }
-        Ok(())
     }
 }

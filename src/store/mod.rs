@@ -174,16 +174,6 @@ pub struct IdempotencyRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// A reconciliation warning (balance drift and the like), for a person to look at.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WarningRecord {
-    pub id: Uuid,
-    pub transaction_id: Option<Uuid>,
-    pub kind: String,
-    pub detail: String,
-    pub created_at: DateTime<Utc>,
-}
-
 /// The answer to [`Store::claim_idempotency_key`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyClaim {
@@ -344,9 +334,6 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<Transaction>, StoreError>;
 
-    /// The balance (`saldo`) of the most recent succeeded payment or purchase, if any.
-    async fn last_known_balance(&self) -> Result<Option<i64>, StoreError>;
-
     /// How many transactions are in `status` now (for the metrics gauges; uses the status
     /// index).
     async fn count_by_status(&self, status: TransactionStatus) -> Result<i64, StoreError>;
@@ -365,18 +352,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records that a key was used.
     async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// Records a reconciliation warning (balance drift and the like).
-    async fn record_warning(
-        &self,
-        transaction_id: Option<Uuid>,
-        kind: &str,
-        detail: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Warnings, newest first, at most `limit`.
-    async fn list_warnings(&self, limit: i64) -> Result<Vec<WarningRecord>, StoreError>;
 }
 
 /// The store the application uses.

@@ -27,13 +27,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// The partial unique index that enforces "already paid".
 const PAID_INQUIRY_INDEX: &str = "transactions_paid_inquiry_unique";
 
-/// The most recent succeeded payment's balance (served by `transactions_last_balance_idx`;
-/// `tests/query_plans.rs` checks that it is).
-pub const LAST_BALANCE_SQL: &str = "SELECT balance_after FROM transactions \
-     WHERE status = 'succeeded' AND balance_after IS NOT NULL \
-     AND kind IN ('payment', 'purchase') \
-     ORDER BY completed_at DESC NULLS LAST, id DESC LIMIT 1";
-
 impl PostgresStore {
     /// Connects a pool of at most `max_connections` and applies the migrations (serialised
     /// across processes by sqlx's advisory lock).
@@ -62,8 +55,6 @@ impl Dialect for Postgres {
          WHERE id IN (SELECT id FROM due) RETURNING ",
         transaction_columns!()
     );
-
-    const LAST_BALANCE: &'static str = LAST_BALANCE_SQL;
 
     type UuidColumn = Uuid;
 

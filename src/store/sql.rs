@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::group_commit::{GroupCommit, KeyAnswer, Write};
 use super::{
     ExchangeOutcome, ExchangeRecord, IdempotencyRecord, KeyClaim, ReportRow, Store, StoreError,
-    TransactionFilter, WarningRecord,
+    TransactionFilter,
 };
 use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
 use crate::h2h::MessageType;
@@ -44,8 +44,6 @@ pub trait Dialect: Database {
     /// Claims due advice (`$1` now, `$2` the lease's end, `$3` the limit), returning the claimed
     /// rows' [`transaction_columns!`].
     const CLAIM_DUE_ADVICE: &'static str;
-    /// The balance of the newest succeeded payment or purchase, through its partial index.
-    const LAST_BALANCE: &'static str;
     /// A uuid as sqlx's codecs bind and read it: Postgres's `uuid`, SQLite's hyphenated TEXT.
     type UuidColumn: From<Uuid> + Into<Uuid>;
     /// What readiness's write probe remembers between probes.
@@ -804,13 +802,6 @@ macro_rules! shared_statements {
                 rows.iter().map(Self::transaction_from_row).collect()
             }
 
-            async fn last_known_balance(&self) -> Result<Option<i64>, StoreError> {
-                let balance: Option<i64> = sqlx::query_scalar(<$db as Dialect>::LAST_BALANCE)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(balance)
-            }
-
             async fn count_by_status(&self, status: TransactionStatus) -> Result<i64, StoreError> {
                 let count: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM transactions WHERE status = $1")
@@ -885,48 +876,6 @@ macro_rules! shared_statements {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
-            }
-
-            async fn record_warning(
-                &self,
-                transaction_id: Option<Uuid>,
-                kind: &str,
-                detail: &str,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO warnings (id, transaction_id, kind, detail, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(stored::<$db>(Uuid::now_v7()))
-                .bind(opt_stored::<$db>(transaction_id))
-                .bind(kind)
-                .bind(detail)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn list_warnings(&self, limit: i64) -> Result<Vec<WarningRecord>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT id, transaction_id, kind, detail, created_at FROM warnings \
-                     ORDER BY created_at DESC, id DESC LIMIT $1",
-                )
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(WarningRecord {
-                            id: Self::uuid_at(row, "id")?,
-                            transaction_id: Self::opt_uuid_at(row, "transaction_id")?,
-                            kind: row.try_get("kind")?,
-                            detail: row.try_get("detail")?,
-                            created_at: row.try_get("created_at")?,
-                        })
-                    })
-                    .collect()
             }
         }
     };

@@ -114,15 +114,6 @@ impl Dialect for Sqlite {
         transaction_columns!()
     );
 
-    // SQLite's planner, without statistics, prefers the status index and sorts every succeeded
-    // row; the partial index of migration 0003 reads just the newest one. (NULLs already sort
-    // last in a descending SQLite index.)
-    const LAST_BALANCE: &'static str =
-        "SELECT balance_after FROM transactions INDEXED BY transactions_last_balance_idx \
-         WHERE status = 'succeeded' AND balance_after IS NOT NULL \
-         AND kind IN ('payment', 'purchase') \
-         ORDER BY completed_at DESC, id DESC LIMIT 1";
-
     type UuidColumn = Hyphenated;
 
     type Probe = Reopen;

@@ -17,10 +17,9 @@ use sqlx::postgres::PgPoolOptions;
 // Database names and settings below are the harness's own, never outside input.
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
-/// The simulator's deposit: large enough that no benchmark runs it dry, and at most 15 digits,
-/// the longest `saldo` the gateway reads as a balance (with a longer one it would skip its
-/// balance-drift check, and measure less than it does in production).
-const DEPOSIT: i64 = 900_000_000_000_000;
+/// The simulator's deposit: large enough that no benchmark runs it dry (about three million
+/// payments), and within the 12 digits PROTOCOL.md allows a `saldo`.
+const DEPOSIT: i64 = 900_000_000_000;
 
 /// The simulator, in this process, with `latency` added to every answer.
 pub async fn start_simulator(latency: Duration) -> anyhow::Result<SandboxHandle> {
