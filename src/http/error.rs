@@ -43,6 +43,13 @@ pub enum ApiError {
     Payment(#[from] PaymentError),
 }
 
+/// A handler's own store call fails as a use case's would.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Payment(error.into())
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
@@ -90,6 +97,7 @@ impl ApiError {
                 PaymentError::AmountMismatch { .. } => "amount_mismatch",
                 PaymentError::AlreadyPaid(_) => "already_paid",
                 PaymentError::AdviceUnavailable { .. } => "advice_unavailable",
+                PaymentError::KeyTaken => "idempotency_key_in_use",
                 PaymentError::Upstream { failure, .. } => failure.code(),
                 PaymentError::StoreUnavailable(_) => "database_unavailable",
                 PaymentError::Unexpected(_) => "internal_error",
@@ -101,7 +109,7 @@ impl ApiError {
         match self {
             ApiError::Malformed { field, .. } => Some(field),
             ApiError::Invalid(error) | ApiError::Payment(PaymentError::Validation(error)) => {
-                Some(error.field)
+                Some(&error.field)
             }
             ApiError::IdempotencyKeyRequired => Some("Idempotency-Key"),
             ApiError::Payment(PaymentError::InquiryMismatch { field }) => Some(field),
@@ -167,7 +175,8 @@ impl ResponseError for ApiError {
                 PaymentError::NotFound(_) => StatusCode::NOT_FOUND,
                 PaymentError::InquiryExpired { .. }
                 | PaymentError::AlreadyPaid(_)
-                | PaymentError::AdviceUnavailable { .. } => StatusCode::CONFLICT,
+                | PaymentError::AdviceUnavailable { .. }
+                | PaymentError::KeyTaken => StatusCode::CONFLICT,
                 PaymentError::Upstream { failure, .. } => match failure {
                     UpstreamFailure::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
                     UpstreamFailure::CutOff

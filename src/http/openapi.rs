@@ -2,10 +2,11 @@
 //! annotations and the views' `ToSchema` derives, served at `GET /openapi.json`, and a Swagger UI
 //! page to read it at `GET /docs/` (assets embedded in the binary: no CDN). Neither needs a key.
 //!
-//! Request bodies are parsed field by field ([`super::body::JsonBody`]) so that every error names
-//! its field; the `*Body` structs here only document those bodies. Headers every response carries
-//! (`X-Request-Id`) and `Retry-After` on the `/v1` routes' 429 and 503 answers are added to each
-//! operation by [`Conventions`], so that no route can forget them.
+//! The request bodies it describes are the types the handlers parse ([`super::body::JsonBody`]),
+//! and the patterns of bodies, paths, headers and filters are the domain newtypes' own
+//! ([`crate::domain::Documented`]): the document cannot drift from the parser. Headers every
+//! response carries (`X-Request-Id`) and `Retry-After` on the `/v1` routes' 429 and 503 answers
+//! are added to each operation by [`Conventions`], so that no route can forget them.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -72,6 +73,9 @@ is 429 `rate_limited` with `Retry-After`.";
         super::views::TransactionType,
         super::views::TransactionStatus,
         ErrorResponse,
+        // Referred to by path and header parameters, which do not collect their schemas.
+        crate::domain::BillNumber,
+        crate::domain::IdempotencyKey,
     )),
     modifiers(&Conventions),
     tags(
@@ -146,7 +150,7 @@ impl Modify for Conventions {
                                 ObjectBuilder::new()
                                     .schema_type(Type::String)
                                     .max_length(Some(128))
-                                    .pattern(Some("^[A-Za-z0-9._:-]{1,128}$")),
+                                    .pattern(Some(super::request_id::PATTERN)),
                             ))
                             .build(),
                     ));
@@ -250,75 +254,6 @@ pub struct UpstreamResult {
     #[schema(example = "102")]
     pub code: String,
     pub description: String,
-}
-
-/// `POST /v1/bills/{billNumber}/inquiry`.
-#[derive(ToSchema)]
-pub struct InquiryBody {
-    /// 1–5 letters or digits.
-    #[schema(
-        min_length = 1,
-        max_length = 5,
-        pattern = "^[A-Za-z0-9]{1,5}$",
-        example = "2042"
-    )]
-    pub product: String,
-}
-
-/// `POST /v1/bills/{billNumber}/payment`.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentBody {
-    /// The inquiry's product.
-    #[schema(
-        min_length = 1,
-        max_length = 5,
-        pattern = "^[A-Za-z0-9]{1,5}$",
-        example = "2042"
-    )]
-    pub product: String,
-    /// The id of the succeeded inquiry of this bill.
-    pub inquiry_id: Uuid,
-    /// Optional guard: the inquired total (rupiah) must equal it (422 `amount_mismatch`).
-    #[schema(minimum = 0, example = 305550)]
-    pub amount: Option<i64>,
-}
-
-/// `POST /v1/purchases`.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PurchaseBody {
-    #[schema(
-        min_length = 1,
-        max_length = 5,
-        pattern = "^[A-Za-z0-9]{1,5}$",
-        example = "3100"
-    )]
-    pub product: String,
-    /// 1–20 digits (a phone or meter number).
-    #[schema(
-        min_length = 1,
-        max_length = 20,
-        pattern = "^[0-9]{1,20}$",
-        example = "08132259999"
-    )]
-    pub customer_number: String,
-}
-
-/// `POST /v1/api-keys`.
-#[derive(ToSchema)]
-pub struct CreateKeyBody {
-    pub role: ApiRole,
-    /// The client the key belongs to (several keys may share it: rotation). 1–100 printable
-    /// characters (no control characters), not only spaces; leading and trailing spaces are
-    /// trimmed.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
-        example = "pos-web"
-    )]
-    pub name: String,
 }
 
 /// What an API key may do (API.md, "Roles").

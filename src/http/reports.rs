@@ -7,7 +7,6 @@ use chrono::{Days, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::payments::PaymentError;
 use crate::store::SharedStore;
 
 use super::auth::Principal;
@@ -110,8 +109,7 @@ pub async fn daily(
         })?;
     let rows = store
         .report_rows(day_start(date, zone), day_start(next, zone))
-        .await
-        .map_err(PaymentError::from)?;
+        .await?;
     let mut inquiries = 0;
     let mut totals = Sums::default();
     let mut groups: BTreeMap<(String, String, String), Sums> = BTreeMap::new();

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// The compare-and-set update found the row in another state.
     #[error("transaction changed concurrently")]
     Conflict,
+    /// The held Idempotency-Key is already linked to a transaction, or gone: another request
+    /// with the key got there first.
+    #[error("the Idempotency-Key is linked to another transaction")]
+    KeyTaken,
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     /// The database stores nothing more: its disk is full, or it is read-only (reads may
@@ -176,7 +180,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Like [`Store::insert_transaction`], and links the held Idempotency-Key `key` of `client`
     /// to the new transaction in the same database transaction (one commit; both or neither).
-    /// A key already linked to a transaction (or gone) gives [`StoreError::Conflict`].
+    /// A key already linked to a transaction (or gone) gives [`StoreError::KeyTaken`].
     async fn insert_transaction_for_key(
         &self,
         transaction: &Transaction,

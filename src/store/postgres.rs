@@ -200,7 +200,7 @@ impl PostgresStore {
                 .await?;
                 if linked.rows_affected() == 0 {
                     // Gone, or linked by a concurrent takeover of the same abandoned key.
-                    return Err(StoreError::Conflict);
+                    return Err(StoreError::KeyTaken);
                 }
             }
             let mut insert = QueryBuilder::<Postgres>::new(TRANSACTION_INSERT);

@@ -285,7 +285,7 @@ impl SqliteStore {
                 .await?;
                 if linked.rows_affected() == 0 {
                     // Gone, or linked by a concurrent takeover of the same abandoned key.
-                    return Err(StoreError::Conflict);
+                    return Err(StoreError::KeyTaken);
                 }
             }
             let mut insert = QueryBuilder::<Sqlite>::new(TRANSACTION_INSERT);
