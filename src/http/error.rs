@@ -245,3 +245,30 @@ impl ResponseError for ApiError {
         response.json(body)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(error: ApiError) -> (StatusCode, &'static str, Option<Uuid>) {
+        (error.status_code(), error.code(), error.transaction_id())
+    }
+
+    #[test]
+    fn store_errors_of_a_handler_are_answered_as_a_use_cases() {
+        // Two repeats took over one abandoned key together: this one recorded nothing.
+        assert_eq!(
+            answer(StoreError::KeyTaken.into()),
+            (StatusCode::CONFLICT, "idempotency_key_in_use", None)
+        );
+        let earlier = Uuid::now_v7();
+        assert_eq!(
+            answer(StoreError::AlreadyPaid(earlier).into()),
+            (StatusCode::CONFLICT, "already_paid", Some(earlier))
+        );
+        assert_eq!(
+            answer(StoreError::Conflict.into()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
+        );
+    }
+}
