@@ -4,6 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::ValidationError;
@@ -50,26 +51,55 @@ impl From<StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error answer (API.md, "Conventions").
+// Documented as `ErrorResponse`, under the names it has always had there.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorResponse, example = json!({"error": {
+    "code": "upstream_maintenance",
+    "message": "the upstream did not accept the request: upstream_maintenance",
+    "upstream": {"code": "102", "description": "SISTEM SEDANG MAINTENANCE"},
+    "transactionId": "0192f1a4-7c1e-7d2a-9b1e-3f5c2d9e8a10"
+}}))]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ErrorObject)]
 struct ErrorDetail<'a> {
+    /// Stable, machine-readable: `invalid_request`, `invalid_field`, `payload_too_large`,
+    /// `unauthorized`, `forbidden`, `not_found`, `rate_limited`, `idempotency_key_required`,
+    /// `idempotency_key_mismatch`, `idempotency_key_in_use`, `inquiry_mismatch`,
+    /// `inquiry_not_payable`, `inquiry_expired`, `amount_mismatch`, `already_paid`,
+    /// `advice_unavailable`, `upstream_maintenance`, `cutoff_time`, `invalid_product`,
+    /// `upstream_rejected`, `upstream_error`, `upstream_timeout`, `upstream_unavailable`,
+    /// `biller_declined`, `database_unavailable`, `internal_error`.
+    #[schema(example = "invalid_field")]
     code: &'a str,
+    /// For people; never internal detail. On `biller_declined`, the biller's own text.
     message: String,
+    /// The request field (or header) at fault, on 400 and 422.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "billNumber")]
     field: Option<&'a str>,
+    /// The upstream's result, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     upstream: Option<UpstreamDetail<'a>>,
+    /// The transaction concerned, when there is one (a declined payment, the earlier payment of
+    /// `already_paid`, the inquiry of `inquiry_expired`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     transaction_id: Option<Uuid>,
 }
 
-#[derive(Serialize)]
+/// An upstream result code and its text, unchanged.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UpstreamResult)]
 struct UpstreamDetail<'a> {
+    #[schema(example = "102")]
     code: &'a str,
     description: &'a str,
 }

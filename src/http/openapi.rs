@@ -16,7 +16,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
-use uuid::Uuid;
+
+/// Every error answer: the body that [`super::error::ApiError`] serves is the one documented.
+pub use super::error::ErrorBody as ErrorResponse;
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -204,56 +206,6 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     ]
     .into_iter()
     .flatten()
-}
-
-/// Every error answer (API.md, "Conventions").
-#[derive(ToSchema)]
-#[schema(example = json!({"error": {
-    "code": "upstream_maintenance",
-    "message": "the upstream did not accept the request: upstream_maintenance",
-    "upstream": {"code": "102", "description": "SISTEM SEDANG MAINTENANCE"},
-    "transactionId": "0192f1a4-7c1e-7d2a-9b1e-3f5c2d9e8a10"
-}}))]
-pub struct ErrorResponse {
-    pub error: ErrorObject,
-}
-
-/// What went wrong.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorObject {
-    /// Stable, machine-readable: `invalid_request`, `invalid_field`, `payload_too_large`,
-    /// `unauthorized`, `forbidden`, `not_found`, `rate_limited`, `idempotency_key_required`,
-    /// `idempotency_key_mismatch`, `idempotency_key_in_use`, `inquiry_mismatch`,
-    /// `inquiry_not_payable`, `inquiry_expired`, `amount_mismatch`, `already_paid`,
-    /// `advice_unavailable`, `upstream_maintenance`, `cutoff_time`, `invalid_product`,
-    /// `upstream_rejected`, `upstream_error`, `upstream_timeout`, `upstream_unavailable`,
-    /// `biller_declined`, `database_unavailable`, `internal_error`.
-    #[schema(example = "invalid_field")]
-    pub code: String,
-    /// For people; never internal detail. On `biller_declined`, the biller's own text.
-    pub message: String,
-    /// The request field (or header) at fault, on 400 and 422.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "billNumber")]
-    pub field: Option<String>,
-    /// The upstream's result, when it answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub upstream: Option<UpstreamResult>,
-    /// The transaction concerned, when there is one (a declined payment, the earlier payment of
-    /// `already_paid`, the inquiry of `inquiry_expired`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub transaction_id: Option<Uuid>,
-}
-
-/// An upstream result code and its text, unchanged.
-#[derive(ToSchema)]
-pub struct UpstreamResult {
-    #[schema(example = "102")]
-    pub code: String,
-    pub description: String,
 }
 
 /// What an API key may do (API.md, "Roles").
