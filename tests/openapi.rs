@@ -6,8 +6,11 @@
 //! `SwaggerUi::new("…")` and its `.url("…")`) in `src/http/**` and `src/ui/**`, the code that
 //! `http::routes` configures. Each must be documented with its method, or be listed in
 //! [`NOT_IN_THE_DOCUMENT`] with the reason. The document must not describe routes that do not
-//! exist either. Then the conventions of API.md are checked on every operation, and the
-//! documentation structs are compared with what the code really serializes.
+//! exist either. Then the conventions of API.md are checked on every operation, the patterns
+//! the document publishes are checked to be the domain newtypes' own (written once, on the
+//! type), and the schemas of the served views are compared with what the code really
+//! serializes (`skip_serializing_if` and `null` are not seen by the derive). Request bodies need
+//! no such check: the `*Body` types the document describes are the ones the handlers parse.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
