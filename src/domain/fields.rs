@@ -29,7 +29,8 @@ impl ValidationError {
 
 /// A string newtype a client sends, as the OpenAPI document describes it.
 pub trait Documented {
-    /// The name the API gives the value (`product`), used for errors outside a body.
+    /// The name the API usually gives the value (`product`). Inside a request body the error
+    /// names the field by its path instead.
     const FIELD: &'static str;
     /// The regular expression `parse` accepts exactly (anchored).
     const PATTERN: &'static str;
