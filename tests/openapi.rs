@@ -6,18 +6,24 @@
 //! `SwaggerUi::new("…")` and its `.url("…")`) in `src/http/**` and `src/ui/**`, the code that
 //! `http::routes` configures. Each must be documented with its method, or be listed in
 //! [`NOT_IN_THE_DOCUMENT`] with the reason. The document must not describe routes that do not
-//! exist either. Then the conventions of API.md are checked on every operation, and the
-//! documentation structs are compared with what the code really serializes.
+//! exist either. Then the conventions of API.md are checked on every operation, the patterns
+//! the document publishes are checked to be the domain newtypes' own (written once, on the
+//! type), and the schemas of the served views are compared with what the code really
+//! serializes (`skip_serializing_if` and `null` are not seen by the derive). Request bodies need
+//! no such check: the `*Body` types the document describes are the ones the handlers parse.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use actix_web::ResponseError;
 use chrono::Utc;
-use mpospay_gateway::domain::{Transaction, TransactionKind, TransactionStatus};
+use mpospay_gateway::domain::{
+    BillNumber, ClientName, CustomerNumber, Documented, IdempotencyKey, ProductCode, Transaction,
+    TransactionKind, TransactionStatus,
+};
 use mpospay_gateway::http::error::ApiError;
-use mpospay_gateway::http::openapi;
 use mpospay_gateway::http::views::TransactionView;
+use mpospay_gateway::http::{openapi, request_id};
 use mpospay_gateway::payments::{PaymentError, UpstreamFailure};
 use serde_json::Value;
 
@@ -584,6 +590,139 @@ fn the_document_describes_the_api() {
         schema_strings(&schemas["ApiRole"], "enum"),
         BTreeSet::from(["operator", "finance", "admin"].map(String::from))
     );
+}
+
+/// Every `pattern` in the document, with where it is (a JSON pointer).
+fn patterns(value: &Value, at: String, into: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(object) => {
+            for (key, value) in object {
+                match (key.as_str(), value) {
+                    ("pattern", Value::String(pattern)) => into.push((at.clone(), pattern.clone())),
+                    _ => {
+                        let key = key.replace('~', "~0").replace('/', "~1");
+                        patterns(value, format!("{at}/{key}"), into)
+                    }
+                }
+            }
+        }
+        Value::Array(values) => {
+            for (index, value) in values.iter().enumerate() {
+                patterns(value, format!("{at}/{index}"), into);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A value's schema, through its `$ref` and the `oneOf` of an optional one.
+fn referenced(document: &Value, schema: &Value) -> String {
+    let schema = match schema["oneOf"].as_array() {
+        Some(one) => one
+            .iter()
+            .find(|s| s["type"] != "null")
+            .expect("a non-null alternative"),
+        None => schema,
+    };
+    let reference = schema["$ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a reference: {schema}"));
+    resolve(document, schema);
+    reference.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+/// The patterns clients are held to are the parsers' own (each domain newtype's `PATTERN`, which
+/// its unit tests check against its `parse`), published once as a schema component that bodies,
+/// paths, headers and filters refer to: nowhere is a pattern written out a second time.
+#[test]
+fn the_documents_patterns_are_the_domains() {
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    let domain = [
+        ("BillNumber", BillNumber::PATTERN),
+        ("ProductCode", ProductCode::PATTERN),
+        ("CustomerNumber", CustomerNumber::PATTERN),
+        ("IdempotencyKey", IdempotencyKey::PATTERN),
+        ("ClientName", ClientName::PATTERN),
+    ];
+    for (name, pattern) in domain {
+        assert_eq!(schemas[name]["pattern"], pattern, "{name}");
+    }
+    let mut found = Vec::new();
+    patterns(&document, String::new(), &mut found);
+    for (at, pattern) in &found {
+        let owner = domain
+            .iter()
+            .find(|(name, _)| *at == format!("/components/schemas/{name}"))
+            .map(|(_, pattern)| *pattern);
+        let expected = if let Some(pattern) = owner {
+            pattern
+        } else if at.contains("/parameters/") && pattern == request_id::PATTERN {
+            // The request id is not a domain value: the middleware keeps or replaces it.
+            request_id::PATTERN
+        } else if document
+            .pointer(at.trim_end_matches("/schema"))
+            .is_some_and(|parameter| parameter["in"] == "query" && parameter["name"] == "cursor")
+        {
+            // The search cursor is opaque: the format of what the gateway gave out.
+            pattern.as_str()
+        } else {
+            panic!("{at}: pattern {pattern} is written out here; refer to a domain newtype")
+        };
+        assert_eq!(pattern, expected, "{at}");
+    }
+
+    // Bodies, paths, headers and filters refer to the newtypes.
+    let body = |path: &str, name: &str| {
+        let schema = resolve(
+            &document,
+            &document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+                ["schema"],
+        );
+        referenced(&document, &schema["properties"][name])
+    };
+    assert_eq!(
+        body("/v1/bills/{billNumber}/inquiry", "product"),
+        "ProductCode"
+    );
+    assert_eq!(
+        body("/v1/bills/{billNumber}/payment", "product"),
+        "ProductCode"
+    );
+    assert_eq!(body("/v1/purchases", "product"), "ProductCode");
+    assert_eq!(body("/v1/purchases", "customerNumber"), "CustomerNumber");
+    assert_eq!(body("/v1/api-keys", "name"), "ClientName");
+    let parameter_schema = |path: &str, method: &str, name: &str, location: &str| {
+        let operation = &document["paths"][path][method];
+        let parameter = parameter(operation, name, location)
+            .unwrap_or_else(|| panic!("{method} {path}: {name}"));
+        referenced(&document, &parameter["schema"])
+    };
+    for path in [
+        "/v1/bills/{billNumber}/inquiry",
+        "/v1/bills/{billNumber}/payment",
+    ] {
+        assert_eq!(
+            parameter_schema(path, "post", "billNumber", "path"),
+            "BillNumber"
+        );
+    }
+    for path in ["/v1/bills/{billNumber}/payment", "/v1/purchases"] {
+        assert_eq!(
+            parameter_schema(path, "post", "Idempotency-Key", "header"),
+            "IdempotencyKey"
+        );
+    }
+    for path in ["/v1/transactions", "/v1/transactions/export.csv"] {
+        assert_eq!(
+            parameter_schema(path, "get", "product", "query"),
+            "ProductCode"
+        );
+        assert_eq!(
+            parameter_schema(path, "get", "billNumber", "query"),
+            "BillNumber"
+        );
+    }
 }
 
 /// Keys of a JSON object.

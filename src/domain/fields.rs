@@ -1,22 +1,79 @@
 //! Newtypes for the fields that cross the edge, each parsed once.
+//!
+//! The ones a client sends also describe themselves to the OpenAPI document: their schema's
+//! `pattern` is [`Documented::PATTERN`], the rule their `parse` applies, and they deserialize
+//! through `parse`, so a request body that holds one is validated as it is read.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 
 /// A value that failed validation, naming the field (API.md: `"field": "<name>"`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
-    pub field: &'static str,
+    /// The field, header or path parameter as the client names it (`inquiryId`).
+    pub field: Cow<'static, str>,
     pub message: String,
 }
 
 impl ValidationError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
+}
+
+/// A string newtype a client sends, as the OpenAPI document describes it.
+pub trait Documented {
+    /// The name the API usually gives the value (`product`). Inside a request body the error
+    /// names the field by its path instead.
+    const FIELD: &'static str;
+    /// The regular expression `parse` accepts exactly (anchored).
+    const PATTERN: &'static str;
+    const MIN_LENGTH: usize;
+    const MAX_LENGTH: usize;
+    /// What the document shows as an example.
+    const EXAMPLE: &'static str;
+    /// One line for the document.
+    const DESCRIPTION: &'static str;
+}
+
+/// `Deserialize` through `parse` and a `ToSchema` from [`Documented`], for a string newtype.
+macro_rules! documented {
+    ($name:ident) => {
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                // A string that breaks the rule is well-formed but not acceptable: a custom
+                // error (the body reader answers it 422), where a wrong JSON type is 400.
+                Self::parse(<Self as Documented>::FIELD, &raw)
+                    .map_err(|error| serde::de::Error::custom(error.message))
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                string_schema::<Self>()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+fn string_schema<T: Documented>() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(T::DESCRIPTION))
+        .min_length(Some(T::MIN_LENGTH))
+        .max_length(Some(T::MAX_LENGTH))
+        .pattern(Some(T::PATTERN))
+        .examples([T::EXAMPLE])
+        .into()
 }
 
 macro_rules! string_newtype {
@@ -69,6 +126,68 @@ string_newtype!(
     /// A client's Idempotency-Key: 1–255 visible ASCII characters.
     IdempotencyKey
 );
+string_newtype!(
+    /// The name of a client of the gateway, which its API keys share: 1–100 printable
+    /// characters, trimmed.
+    ClientName
+);
+
+impl Documented for BillNumber {
+    const FIELD: &'static str = "billNumber";
+    const PATTERN: &'static str = "^[A-Za-z0-9._-]{1,1500}$";
+    const MIN_LENGTH: usize = 1;
+    const MAX_LENGTH: usize = Self::MAX_LEN;
+    const EXAMPLE: &'static str = "AF085713323054";
+    const DESCRIPTION: &'static str =
+        "A customer number, phone number or billing code: 1–1500 letters, digits, `-`, `.`, `_`.";
+}
+documented!(BillNumber);
+
+impl Documented for ProductCode {
+    const FIELD: &'static str = "product";
+    const PATTERN: &'static str = "^[A-Za-z0-9]{1,5}$";
+    const MIN_LENGTH: usize = 1;
+    const MAX_LENGTH: usize = 5;
+    const EXAMPLE: &'static str = "2042";
+    const DESCRIPTION: &'static str = "A product code: 1–5 letters or digits.";
+}
+documented!(ProductCode);
+
+impl Documented for CustomerNumber {
+    const FIELD: &'static str = "customerNumber";
+    const PATTERN: &'static str = "^[0-9]{1,20}$";
+    const MIN_LENGTH: usize = 1;
+    const MAX_LENGTH: usize = 20;
+    const EXAMPLE: &'static str = "08132259999";
+    const DESCRIPTION: &'static str =
+        "A prepaid customer number (a phone or meter number): 1–20 digits.";
+}
+documented!(CustomerNumber);
+
+impl Documented for IdempotencyKey {
+    const FIELD: &'static str = "Idempotency-Key";
+    const PATTERN: &'static str = "^[!-~]{1,255}$";
+    const MIN_LENGTH: usize = 1;
+    const MAX_LENGTH: usize = 255;
+    const EXAMPLE: &'static str = "order-42/1";
+    const DESCRIPTION: &'static str = "1–255 visible ASCII characters.";
+}
+documented!(IdempotencyKey);
+
+impl Documented for ClientName {
+    const FIELD: &'static str = "name";
+    /// Printable characters (no control characters) with at least one that is not a space:
+    /// what is left after trimming is 1–100 printable characters.
+    const PATTERN: &'static str =
+        "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+    const MIN_LENGTH: usize = 1;
+    const MAX_LENGTH: usize = Self::MAX_CHARS;
+    const EXAMPLE: &'static str = "pos-web";
+    const DESCRIPTION: &'static str = "The client the key belongs to (several keys may share it: \
+        rotation). 1–100 printable characters (no control characters), not only spaces; \
+        leading and trailing spaces are trimmed.";
+}
+documented!(ClientName);
 
 impl BillNumber {
     pub const MAX_LEN: usize = 1500;
@@ -105,6 +224,26 @@ impl ProductCode {
             ));
         }
         Ok(Self(s.to_string()))
+    }
+}
+
+impl ClientName {
+    pub const MAX_CHARS: usize = 100;
+
+    /// Leading and trailing white space is dropped; the rest must be 1–100 characters, none a
+    /// control character.
+    pub fn parse(field: &'static str, s: &str) -> Result<Self, ValidationError> {
+        let name = s.trim();
+        if name.is_empty()
+            || name.chars().count() > Self::MAX_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(ValidationError::new(
+                field,
+                "must be 1 to 100 printable characters",
+            ));
+        }
+        Ok(Self(name.to_string()))
     }
 }
 
@@ -225,6 +364,112 @@ mod tests {
         assert!(IdempotencyKey::parse("Idempotency-Key", &"k".repeat(256)).is_err());
         assert!(Account::parse("account", "00000000181").is_err());
         assert!(InstitutionCode::parse("institutionCode", "180309000002").is_ok());
+    }
+
+    /// Accepted by `parse` exactly when the published schema allows it: the pattern (as JSON
+    /// Schema reads it, unanchored search of an anchored expression) and the length bounds in
+    /// characters.
+    fn agree<T: Documented>(parse: impl Fn(&str) -> bool, samples: &[&str]) {
+        let pattern = regex::Regex::new(T::PATTERN).expect("the pattern compiles");
+        for sample in samples {
+            let length = sample.chars().count();
+            let allowed =
+                pattern.is_match(sample) && (T::MIN_LENGTH..=T::MAX_LENGTH).contains(&length);
+            assert_eq!(allowed, parse(sample), "{} on {sample:?}", T::PATTERN);
+        }
+    }
+
+    #[test]
+    fn each_published_pattern_accepts_exactly_what_the_parser_accepts() {
+        let long_bill = "9".repeat(1500);
+        let too_long_bill = "9".repeat(1501);
+        agree::<BillNumber>(
+            |s| BillNumber::parse("billNumber", s).is_ok(),
+            &[
+                "AF085713323054",
+                "a-b.c_d",
+                &long_bill,
+                &too_long_bill,
+                "",
+                "a b",
+                "a/b",
+                "ä",
+                "x'--",
+                "AF0857\n",
+                "１２",
+            ],
+        );
+        agree::<ProductCode>(
+            |s| ProductCode::parse("product", s).is_ok(),
+            &[
+                "2042",
+                "CBS",
+                "a",
+                "12345",
+                "123456",
+                "",
+                "20-2",
+                "20 42",
+                "２０４２",
+                "2042\0",
+            ],
+        );
+        agree::<CustomerNumber>(
+            |s| CustomerNumber::parse("customerNumber", s).is_ok(),
+            &[
+                "08132259999",
+                "1",
+                &"1".repeat(20),
+                &"1".repeat(21),
+                "",
+                "+6281",
+                "-1",
+                "0813225999a",
+                "0813\n",
+            ],
+        );
+        agree::<IdempotencyKey>(
+            |s| IdempotencyKey::parse("Idempotency-Key", s).is_ok(),
+            &[
+                "order-42/1",
+                "!",
+                "~",
+                &"k".repeat(255),
+                &"k".repeat(256),
+                "",
+                "two words",
+                "a\tb",
+                "ä",
+                "\u{7f}",
+            ],
+        );
+        agree::<ClientName>(
+            |s| ClientName::parse("name", s).is_ok(),
+            &[
+                "pos-web",
+                "Toko Budi",
+                " padded ",
+                "ä",
+                &"n".repeat(100),
+                &"n".repeat(101),
+                "",
+                "   ",
+                "a\u{0}b",
+                "tab\there",
+                "x\u{85}y",
+                "x\u{9f}",
+            ],
+        );
+    }
+
+    #[test]
+    fn client_names_are_trimmed_and_printable() {
+        assert_eq!(
+            ClientName::parse("name", "  pos-web ").unwrap().as_str(),
+            "pos-web"
+        );
+        let error = ClientName::parse("name", "a\u{7}").unwrap_err();
+        assert_eq!(error.field, "name");
     }
 
     #[test]

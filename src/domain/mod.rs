@@ -4,8 +4,8 @@ mod fields;
 mod transaction;
 
 pub use fields::{
-    Account, BillNumber, CustomerNumber, IdempotencyKey, InstitutionCode, ProductCode, TrxId,
-    ValidationError,
+    Account, BillNumber, ClientName, CustomerNumber, Documented, IdempotencyKey, InstitutionCode,
+    ProductCode, TrxId, ValidationError,
 };
 pub use transaction::{
     parse_receipt, ReceiptLine, Transaction, TransactionKind, TransactionStatus,

@@ -2,11 +2,11 @@
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::ValidationError;
+use crate::domain::ClientName;
 use crate::keys::{self, ApiKeyRecord, Role};
 use crate::payments::PaymentError;
 use crate::store::SharedStore;
@@ -14,7 +14,22 @@ use crate::store::SharedStore;
 use super::auth::Principal;
 use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
-use super::openapi::{ApiRole, CreateKeyBody, ErrorResponse};
+use super::openapi::{ApiRole, ErrorResponse};
+
+/// `POST /v1/api-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateKeyBody {
+    #[serde(deserialize_with = "role")]
+    #[schema(value_type = ApiRole)]
+    pub role: Role,
+    pub name: ClientName,
+}
+
+/// A role's name; an unknown one is not acceptable (422), anything but a string is malformed.
+fn role<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Role, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    Role::parse(&name).ok_or_else(|| serde::de::Error::custom("must be operator, finance or admin"))
+}
 
 /// A key as listed: never its secret.
 #[derive(Serialize, ToSchema)]
@@ -99,18 +114,10 @@ pub async fn create(
     store: web::Data<SharedStore>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
-    let body = JsonBody::parse(&body.0)?;
-    let role = Role::parse(body.string("role")?)
-        .ok_or_else(|| ValidationError::new("role", "must be operator, finance or admin"))?;
-    let name = body.string("name")?.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ValidationError::new("name", "must be 1 to 100 printable characters").into());
-    }
+    let CreateKeyBody { role, name } = JsonBody::<CreateKeyBody>::parse(&body.0)?.value;
+    let name = name.as_str();
     let new = keys::generate(name, role, Utc::now());
-    store
-        .insert_api_key(&new.record)
-        .await
-        .map_err(PaymentError::from)?;
+    store.insert_api_key(&new.record).await?;
     tracing::info!(key = %new.record.lookup, client = name, role = role.as_str(), "API key created");
     Ok(HttpResponse::Created().json(CreatedKey {
         key: new.plain,
@@ -140,7 +147,7 @@ pub async fn list(
     store: web::Data<SharedStore>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
-    let keys = store.list_api_keys().await.map_err(PaymentError::from)?;
+    let keys = store.list_api_keys().await?;
     Ok(HttpResponse::Ok().json(KeyList {
         data: keys.iter().map(ApiKeyView::from).collect(),
     }))
@@ -173,15 +180,11 @@ pub async fn revoke(
     require_admin(&principal)?;
     let not_found = || ApiError::Payment(PaymentError::NotFound("API key"));
     let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
-    if !store
-        .revoke_api_key(id, Utc::now())
-        .await
-        .map_err(PaymentError::from)?
-    {
+    if !store.revoke_api_key(id, Utc::now()).await? {
         return Err(not_found());
     }
     tracing::info!(%id, "API key revoked");
-    let keys = store.list_api_keys().await.map_err(PaymentError::from)?;
+    let keys = store.list_api_keys().await?;
     let key = keys.iter().find(|k| k.id == id).ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(ApiKeyView::from(key)))
 }

@@ -1,17 +1,41 @@
 //! `POST /v1/bills/{billNumber}/inquiry` and `POST /v1/bills/{billNumber}/payment`.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
-use crate::domain::{BillNumber, ProductCode, ValidationError};
+use crate::domain::{BillNumber, IdempotencyKey, ProductCode};
 use crate::payments::{PaymentRequest, Payments};
 use crate::store::SharedStore;
 
 use super::auth::Principal;
-use super::body::{JsonBody, RawBody};
+use super::body::{self, JsonBody, RawBody};
 use super::error::ApiError;
 use super::idempotency::{self, key_from, request_hash};
-use super::openapi::{ErrorResponse, InquiryBody, PaymentBody};
+use super::openapi::ErrorResponse;
 use super::views::TransactionView;
+
+/// `POST /v1/bills/{billNumber}/inquiry`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InquiryBody {
+    pub product: ProductCode,
+}
+
+/// `POST /v1/bills/{billNumber}/payment`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentBody {
+    /// The inquiry's product.
+    pub product: ProductCode,
+    /// The id of the succeeded inquiry of this bill.
+    #[serde(deserialize_with = "body::transaction_id")]
+    pub inquiry_id: Uuid,
+    /// Optional guard: the inquired total (rupiah) must equal it (422 `amount_mismatch`).
+    #[serde(default, deserialize_with = "body::optional_rupiah")]
+    #[schema(minimum = 0, example = 305550)]
+    pub amount: Option<i64>,
+}
 
 /// Inquire a bill
 ///
@@ -21,8 +45,7 @@ use super::views::TransactionView;
     operation_id = "inquireBill",
     tag = "bills",
     params(
-        ("billNumber" = String, Path, description = "1–1500 letters, digits, `-`, `.`, `_`.",
-            max_length = 1500, pattern = "^[A-Za-z0-9._-]{1,1500}$", example = "AF085713323054"),
+        ("billNumber" = BillNumber, Path, description = "1–1500 letters, digits, `-`, `.`, `_`."),
     ),
     request_body = InquiryBody,
     responses(
@@ -55,10 +78,9 @@ pub async fn inquire(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_transact()?;
     let bill_number = BillNumber::parse("billNumber", &path)?;
-    let body = JsonBody::parse(&body.0)?;
-    let product = ProductCode::parse("product", body.string("product")?)?;
+    let body = JsonBody::<InquiryBody>::parse(&body.0)?;
     let inquiry = payments
-        .inquire(&principal.caller(), &bill_number, &product)
+        .inquire(&principal.caller(), &bill_number, &body.value.product)
         .await?;
     Ok(HttpResponse::Ok().json(TransactionView::from(&inquiry)))
 }
@@ -73,10 +95,8 @@ pub async fn inquire(
     operation_id = "payBill",
     tag = "bills",
     params(
-        ("billNumber" = String, Path, description = "The inquired bill: 1–1500 letters, digits, `-`, `.`, `_`.",
-            max_length = 1500, pattern = "^[A-Za-z0-9._-]{1,1500}$", example = "AF085713323054"),
-        ("Idempotency-Key" = String, Header, description = "Required: 1–255 visible ASCII characters, unique per intended payment, scoped to the client. Kept at least 7 days.",
-            min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$"),
+        ("billNumber" = BillNumber, Path, description = "The inquired bill: 1–1500 letters, digits, `-`, `.`, `_`."),
+        ("Idempotency-Key" = IdempotencyKey, Header, description = "Required: 1–255 visible ASCII characters, unique per intended payment, scoped to the client. Kept at least 7 days."),
     ),
     request_body = PaymentBody,
     responses(
@@ -126,21 +146,19 @@ pub async fn pay(
     principal.require_transact()?;
     let key = key_from(&request)?;
     let bill_number = BillNumber::parse("billNumber", &path)?;
-    let body = JsonBody::parse(&body.0)?;
-    let product = ProductCode::parse("product", body.string("product")?)?;
-    let inquiry_id = uuid::Uuid::parse_str(body.string("inquiryId")?)
-        .map_err(|_| ValidationError::new("inquiryId", "must be a transaction id (UUID)"))?;
-    let amount = body.optional_amount("amount")?;
+    let body = JsonBody::<PaymentBody>::parse(&body.0)?;
+    let hash = request_hash(&format!("payment {bill_number}"), &body.canonical);
+    let PaymentBody {
+        product,
+        inquiry_id,
+        amount,
+    } = body.value;
     let payment = PaymentRequest {
         bill_number,
         product,
         inquiry_id,
         amount,
     };
-    let hash = request_hash(
-        &format!("payment {}", payment.bill_number),
-        &body.canonical(),
-    );
     let caller = principal.caller();
     idempotency::run_once(&store, &caller, &key, &hash, || {
         payments.pay(&caller, &payment, &key)

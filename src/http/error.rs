@@ -4,6 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::ValidationError;
@@ -43,26 +44,62 @@ pub enum ApiError {
     Payment(#[from] PaymentError),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// A handler's own store call fails as a use case's would.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Payment(error.into())
+    }
+}
+
+/// Every error answer (API.md, "Conventions").
+// Documented as `ErrorResponse`, under the names it has always had there.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorResponse, example = json!({"error": {
+    "code": "upstream_maintenance",
+    "message": "the upstream did not accept the request: upstream_maintenance",
+    "upstream": {"code": "102", "description": "SISTEM SEDANG MAINTENANCE"},
+    "transactionId": "0192f1a4-7c1e-7d2a-9b1e-3f5c2d9e8a10"
+}}))]
+pub struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ErrorObject)]
 struct ErrorDetail<'a> {
+    /// Stable, machine-readable: `invalid_request`, `invalid_field`, `payload_too_large`,
+    /// `unauthorized`, `forbidden`, `not_found`, `rate_limited`, `idempotency_key_required`,
+    /// `idempotency_key_mismatch`, `idempotency_key_in_use`, `inquiry_mismatch`,
+    /// `inquiry_not_payable`, `inquiry_expired`, `amount_mismatch`, `already_paid`,
+    /// `advice_unavailable`, `upstream_maintenance`, `cutoff_time`, `invalid_product`,
+    /// `upstream_rejected`, `upstream_error`, `upstream_timeout`, `upstream_unavailable`,
+    /// `biller_declined`, `database_unavailable`, `internal_error`.
+    #[schema(example = "invalid_field")]
     code: &'a str,
+    /// For people; never internal detail. On `biller_declined`, the biller's own text.
     message: String,
+    /// The request field (or header) at fault, on 400 and 422.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "billNumber")]
     field: Option<&'a str>,
+    /// The upstream's result, when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     upstream: Option<UpstreamDetail<'a>>,
+    /// The transaction concerned, when there is one (a declined payment, the earlier payment of
+    /// `already_paid`, the inquiry of `inquiry_expired`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     transaction_id: Option<Uuid>,
 }
 
-#[derive(Serialize)]
+/// An upstream result code and its text, unchanged.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UpstreamResult)]
 struct UpstreamDetail<'a> {
+    #[schema(example = "102")]
     code: &'a str,
     description: &'a str,
 }
@@ -90,6 +127,7 @@ impl ApiError {
                 PaymentError::AmountMismatch { .. } => "amount_mismatch",
                 PaymentError::AlreadyPaid(_) => "already_paid",
                 PaymentError::AdviceUnavailable { .. } => "advice_unavailable",
+                PaymentError::KeyTaken => "idempotency_key_in_use",
                 PaymentError::Upstream { failure, .. } => failure.code(),
                 PaymentError::StoreUnavailable(_) => "database_unavailable",
                 PaymentError::Unexpected(_) => "internal_error",
@@ -101,7 +139,7 @@ impl ApiError {
         match self {
             ApiError::Malformed { field, .. } => Some(field),
             ApiError::Invalid(error) | ApiError::Payment(PaymentError::Validation(error)) => {
-                Some(error.field)
+                Some(&error.field)
             }
             ApiError::IdempotencyKeyRequired => Some("Idempotency-Key"),
             ApiError::Payment(PaymentError::InquiryMismatch { field }) => Some(field),
@@ -167,7 +205,8 @@ impl ResponseError for ApiError {
                 PaymentError::NotFound(_) => StatusCode::NOT_FOUND,
                 PaymentError::InquiryExpired { .. }
                 | PaymentError::AlreadyPaid(_)
-                | PaymentError::AdviceUnavailable { .. } => StatusCode::CONFLICT,
+                | PaymentError::AdviceUnavailable { .. }
+                | PaymentError::KeyTaken => StatusCode::CONFLICT,
                 PaymentError::Upstream { failure, .. } => match failure {
                     UpstreamFailure::Maintenance => StatusCode::SERVICE_UNAVAILABLE,
                     UpstreamFailure::CutOff
@@ -234,5 +273,32 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, (*retry_after_secs).max(1).to_string()));
         }
         response.json(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(error: ApiError) -> (StatusCode, &'static str, Option<Uuid>) {
+        (error.status_code(), error.code(), error.transaction_id())
+    }
+
+    #[test]
+    fn store_errors_of_a_handler_are_answered_as_a_use_cases() {
+        // Two repeats took over one abandoned key together: this one recorded nothing.
+        assert_eq!(
+            answer(StoreError::KeyTaken.into()),
+            (StatusCode::CONFLICT, "idempotency_key_in_use", None)
+        );
+        let earlier = Uuid::now_v7();
+        assert_eq!(
+            answer(StoreError::AlreadyPaid(earlier).into()),
+            (StatusCode::CONFLICT, "already_paid", Some(earlier))
+        );
+        assert_eq!(
+            answer(StoreError::Conflict.into()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", None)
+        );
     }
 }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{IdempotencyKey, Transaction, TransactionStatus};
 use crate::payments::{Caller, PaymentError};
-use crate::store::{KeyClaim, SharedStore, StoreError};
+use crate::store::{KeyClaim, SharedStore};
 
 use super::error::ApiError;
 use super::views::{status_for, TransactionView};
@@ -76,13 +76,6 @@ fn recorded_nothing(error: &PaymentError) -> bool {
     )
 }
 
-/// Another request with this key linked its transaction first (two repeats taking over one
-/// abandoned claim together): this one recorded and sent nothing.
-fn lost_the_key(error: &PaymentError) -> bool {
-    matches!(error, PaymentError::Unexpected(cause)
-        if matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::KeyTaken)))
-}
-
 /// Runs `work` at most once per (client, key), replaying its first answer to repeats.
 pub async fn run_once<F, Fut>(
     store: &SharedStore,
@@ -97,8 +90,7 @@ where
 {
     let claim = store
         .claim_idempotency_key(&caller.client, key.as_str(), hash, Utc::now())
-        .await
-        .map_err(PaymentError::from)?;
+        .await?;
     if let KeyClaim::Existing(record) = claim {
         if record.request_hash != hash {
             return Err(ApiError::IdempotencyKeyMismatch);
@@ -110,10 +102,7 @@ where
             ));
         }
         let transaction = match record.transaction_id {
-            Some(id) => store
-                .get_transaction(id)
-                .await
-                .map_err(PaymentError::from)?,
+            Some(id) => store.get_transaction(id).await?,
             None => None,
         };
         match transaction {
@@ -138,14 +127,15 @@ where
 
     let result = work().await;
     if let Err(error) = &result {
-        if lost_the_key(error) {
-            return Err(ApiError::IdempotencyKeyInUse);
+        // Another request with this key linked its transaction first: the key and its answer
+        // are that request's, so nothing is released or stored for it here.
+        if matches!(error, PaymentError::KeyTaken) {
+            return Err(ApiError::from(result.unwrap_err()));
         }
         if recorded_nothing(error) {
             store
                 .release_idempotency_key(&caller.client, key.as_str())
-                .await
-                .map_err(PaymentError::from)?;
+                .await?;
             return Err(ApiError::from(result.unwrap_err()));
         }
         if matches!(

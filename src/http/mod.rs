@@ -4,14 +4,14 @@
 mod api_keys;
 pub mod auth;
 mod balance;
-mod bills;
+pub mod bills;
 pub mod body;
 pub mod error;
 mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
-mod purchases;
+pub mod purchases;
 pub mod rate_limit;
 mod reports;
 pub mod request_id;

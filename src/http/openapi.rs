@@ -2,10 +2,11 @@
 //! annotations and the views' `ToSchema` derives, served at `GET /openapi.json`, and a Swagger UI
 //! page to read it at `GET /docs/` (assets embedded in the binary: no CDN). Neither needs a key.
 //!
-//! Request bodies are parsed field by field ([`super::body::JsonBody`]) so that every error names
-//! its field; the `*Body` structs here only document those bodies. Headers every response carries
-//! (`X-Request-Id`) and `Retry-After` on the `/v1` routes' 429 and 503 answers are added to each
-//! operation by [`Conventions`], so that no route can forget them.
+//! The request bodies it describes are the types the handlers parse ([`super::body::JsonBody`]),
+//! and the patterns of bodies, paths, headers and filters are the domain newtypes' own
+//! ([`crate::domain::Documented`]): the document cannot drift from the parser. Headers every
+//! response carries (`X-Request-Id`) and `Retry-After` on the `/v1` routes' 429 and 503 answers
+//! are added to each operation by [`Conventions`], so that no route can forget them.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -15,7 +16,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
-use uuid::Uuid;
+
+/// Every error answer: the body that [`super::error::ApiError`] serves is the one documented.
+pub use super::error::ErrorBody as ErrorResponse;
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -72,6 +75,9 @@ is 429 `rate_limited` with `Retry-After`.";
         super::views::TransactionType,
         super::views::TransactionStatus,
         ErrorResponse,
+        // Referred to by path and header parameters, which do not collect their schemas.
+        crate::domain::BillNumber,
+        crate::domain::IdempotencyKey,
     )),
     modifiers(&Conventions),
     tags(
@@ -146,7 +152,7 @@ impl Modify for Conventions {
                                 ObjectBuilder::new()
                                     .schema_type(Type::String)
                                     .max_length(Some(128))
-                                    .pattern(Some("^[A-Za-z0-9._:-]{1,128}$")),
+                                    .pattern(Some(super::request_id::PATTERN)),
                             ))
                             .build(),
                     ));
@@ -200,125 +206,6 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     ]
     .into_iter()
     .flatten()
-}
-
-/// Every error answer (API.md, "Conventions").
-#[derive(ToSchema)]
-#[schema(example = json!({"error": {
-    "code": "upstream_maintenance",
-    "message": "the upstream did not accept the request: upstream_maintenance",
-    "upstream": {"code": "102", "description": "SISTEM SEDANG MAINTENANCE"},
-    "transactionId": "0192f1a4-7c1e-7d2a-9b1e-3f5c2d9e8a10"
-}}))]
-pub struct ErrorResponse {
-    pub error: ErrorObject,
-}
-
-/// What went wrong.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorObject {
-    /// Stable, machine-readable: `invalid_request`, `invalid_field`, `payload_too_large`,
-    /// `unauthorized`, `forbidden`, `not_found`, `rate_limited`, `idempotency_key_required`,
-    /// `idempotency_key_mismatch`, `idempotency_key_in_use`, `inquiry_mismatch`,
-    /// `inquiry_not_payable`, `inquiry_expired`, `amount_mismatch`, `already_paid`,
-    /// `advice_unavailable`, `upstream_maintenance`, `cutoff_time`, `invalid_product`,
-    /// `upstream_rejected`, `upstream_error`, `upstream_timeout`, `upstream_unavailable`,
-    /// `biller_declined`, `database_unavailable`, `internal_error`.
-    #[schema(example = "invalid_field")]
-    pub code: String,
-    /// For people; never internal detail. On `biller_declined`, the biller's own text.
-    pub message: String,
-    /// The request field (or header) at fault, on 400 and 422.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "billNumber")]
-    pub field: Option<String>,
-    /// The upstream's result, when it answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub upstream: Option<UpstreamResult>,
-    /// The transaction concerned, when there is one (a declined payment, the earlier payment of
-    /// `already_paid`, the inquiry of `inquiry_expired`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub transaction_id: Option<Uuid>,
-}
-
-/// An upstream result code and its text, unchanged.
-#[derive(ToSchema)]
-pub struct UpstreamResult {
-    #[schema(example = "102")]
-    pub code: String,
-    pub description: String,
-}
-
-/// `POST /v1/bills/{billNumber}/inquiry`.
-#[derive(ToSchema)]
-pub struct InquiryBody {
-    /// 1–5 letters or digits.
-    #[schema(
-        min_length = 1,
-        max_length = 5,
-        pattern = "^[A-Za-z0-9]{1,5}$",
-        example = "2042"
-    )]
-    pub product: String,
-}
-
-/// `POST /v1/bills/{billNumber}/payment`.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentBody {
-    /// The inquiry's product.
-    #[schema(
-        min_length = 1,
-        max_length = 5,
-        pattern = "^[A-Za-z0-9]{1,5}$",
-        example = "2042"
-    )]
-    pub product: String,
-    /// The id of the succeeded inquiry of this bill.
-    pub inquiry_id: Uuid,
-    /// Optional guard: the inquired total (rupiah) must equal it (422 `amount_mismatch`).
-    #[schema(minimum = 0, example = 305550)]
-    pub amount: Option<i64>,
-}
-
-/// `POST /v1/purchases`.
-#[derive(ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PurchaseBody {
-    #[schema(
-        min_length = 1,
-        max_length = 5,
-        pattern = "^[A-Za-z0-9]{1,5}$",
-        example = "3100"
-    )]
-    pub product: String,
-    /// 1–20 digits (a phone or meter number).
-    #[schema(
-        min_length = 1,
-        max_length = 20,
-        pattern = "^[0-9]{1,20}$",
-        example = "08132259999"
-    )]
-    pub customer_number: String,
-}
-
-/// `POST /v1/api-keys`.
-#[derive(ToSchema)]
-pub struct CreateKeyBody {
-    pub role: ApiRole,
-    /// The client the key belongs to (several keys may share it: rotation). 1–100 printable
-    /// characters (no control characters), not only spaces; leading and trailing spaces are
-    /// trimmed.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
-        example = "pos-web"
-    )]
-    pub name: String,
 }
 
 /// What an API key may do (API.md, "Roles").

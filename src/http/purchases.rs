@@ -1,8 +1,10 @@
 //! `POST /v1/purchases`: prepaid products.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
-use crate::domain::{CustomerNumber, ProductCode};
+use crate::domain::{CustomerNumber, IdempotencyKey, ProductCode};
 use crate::payments::{Payments, PurchaseRequest};
 use crate::store::SharedStore;
 
@@ -10,8 +12,16 @@ use super::auth::Principal;
 use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
 use super::idempotency::{self, key_from, request_hash};
-use super::openapi::{ErrorResponse, PurchaseBody};
+use super::openapi::ErrorResponse;
 use super::views::TransactionView;
+
+/// `POST /v1/purchases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseBody {
+    pub product: ProductCode,
+    pub customer_number: CustomerNumber,
+}
 
 /// Buy a prepaid product
 ///
@@ -23,8 +33,7 @@ use super::views::TransactionView;
     operation_id = "purchase",
     tag = "purchases",
     params(
-        ("Idempotency-Key" = String, Header, description = "Required: 1–255 visible ASCII characters, unique per intended purchase, scoped to the client. Kept at least 7 days.",
-            min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$"),
+        ("Idempotency-Key" = IdempotencyKey, Header, description = "Required: 1–255 visible ASCII characters, unique per intended purchase, scoped to the client. Kept at least 7 days."),
     ),
     request_body = PurchaseBody,
     responses(
@@ -62,12 +71,16 @@ pub async fn purchase(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_transact()?;
     let key = key_from(&request)?;
-    let body = JsonBody::parse(&body.0)?;
+    let body = JsonBody::<PurchaseBody>::parse(&body.0)?;
+    let hash = request_hash("purchase", &body.canonical);
+    let PurchaseBody {
+        product,
+        customer_number,
+    } = body.value;
     let purchase = PurchaseRequest {
-        product: ProductCode::parse("product", body.string("product")?)?,
-        customer_number: CustomerNumber::parse("customerNumber", body.string("customerNumber")?)?,
+        product,
+        customer_number,
     };
-    let hash = request_hash("purchase", &body.canonical());
     let caller = principal.caller();
     idempotency::run_once(&store, &caller, &key, &hash, || {
         payments.purchase(&caller, &purchase, &key)

@@ -8,7 +8,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{TransactionKind, TransactionStatus as DomainStatus};
-use crate::payments::PaymentError;
 use crate::store::SharedStore;
 
 use super::auth::Principal;
@@ -111,8 +110,7 @@ pub async fn daily(
         })?;
     let rows = store
         .report_rows(day_start(date, zone), day_start(next, zone))
-        .await
-        .map_err(PaymentError::from)?;
+        .await?;
     let mut inquiries = 0;
     let mut totals = Sums::default();
     let mut groups: BTreeMap<(&str, String, &str), Sums> = BTreeMap::new();

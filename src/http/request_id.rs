@@ -14,6 +14,9 @@ pub const HEADER: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// What a client's id must look like to be kept: exactly what [`sane`] accepts.
+pub const PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
+
 fn sane(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 128

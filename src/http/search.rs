@@ -15,7 +15,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{BillNumber, ProductCode, Transaction, TransactionKind, TransactionStatus};
-use crate::payments::PaymentError;
 use crate::store::{SharedStore, TransactionFilter};
 
 use super::auth::Principal;
@@ -162,10 +161,8 @@ struct Page {
     params(
         ("type" = Option<TransactionType>, Query, description = "Only this type."),
         ("status" = Option<StatusSchema>, Query, description = "Only this status."),
-        ("product" = Option<String>, Query, description = "Only this product (1–5 letters or digits).",
-            max_length = 5, pattern = "^[A-Za-z0-9]{1,5}$"),
-        ("billNumber" = Option<String>, Query, description = "Only this bill (or customer) number: 1–1500 letters, digits, `-`, `.`, `_`.",
-            max_length = 1500, pattern = "^[A-Za-z0-9._-]{1,1500}$"),
+        ("product" = Option<ProductCode>, Query, description = "Only this product (1–5 letters or digits)."),
+        ("billNumber" = Option<BillNumber>, Query, description = "Only this bill (or customer) number: 1–1500 letters, digits, `-`, `.`, `_`."),
         ("from" = Option<String>, Query, description = "Created at or after: an RFC 3339 time, or a business date `YYYY-MM-DD` (its start).", example = "2026-11-27"),
         ("to" = Option<String>, Query, description = "Created before: an RFC 3339 time, or a business date `YYYY-MM-DD` (that whole day included).", example = "2026-11-27"),
         ("limit" = Option<i64>, Query, description = "Page size, 1–500 (default 50).", minimum = 1, maximum = 500),
@@ -196,8 +193,7 @@ pub async fn search(
     // One row more than asked tells whether there is a next page.
     let mut rows = store
         .search_transactions(&filter, before, limit + 1)
-        .await
-        .map_err(PaymentError::from)?;
+        .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more.then(|| encode_cursor(rows.last().expect("a full page").id));
@@ -294,10 +290,8 @@ struct ExportState {
     params(
         ("type" = Option<TransactionType>, Query, description = "Only this type."),
         ("status" = Option<StatusSchema>, Query, description = "Only this status."),
-        ("product" = Option<String>, Query, description = "Only this product (1–5 letters or digits).",
-            max_length = 5, pattern = "^[A-Za-z0-9]{1,5}$"),
-        ("billNumber" = Option<String>, Query, description = "Only this bill (or customer) number: 1–1500 letters, digits, `-`, `.`, `_`.",
-            max_length = 1500, pattern = "^[A-Za-z0-9._-]{1,1500}$"),
+        ("product" = Option<ProductCode>, Query, description = "Only this product (1–5 letters or digits)."),
+        ("billNumber" = Option<BillNumber>, Query, description = "Only this bill (or customer) number: 1–1500 letters, digits, `-`, `.`, `_`."),
         ("from" = Option<String>, Query, description = "Created at or after: an RFC 3339 time, or a business date `YYYY-MM-DD` (its start).", example = "2026-11-27"),
         ("to" = Option<String>, Query, description = "Created before: an RFC 3339 time, or a business date `YYYY-MM-DD` (that whole day included).", example = "2026-11-27"),
     ),

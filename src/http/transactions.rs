@@ -41,11 +41,7 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let id = transaction_id(&path)?;
     let transaction = payments.transaction(&principal.caller(), id).await?;
-    let exchanges = payments
-        .store()
-        .list_exchanges(id)
-        .await
-        .map_err(PaymentError::from)?;
+    let exchanges = payments.store().list_exchanges(id).await?;
     let mut view = TransactionView::from(&transaction);
     view.exchanges = Some(exchanges.iter().map(ExchangeView::from).collect());
     Ok(HttpResponse::Ok().json(view))

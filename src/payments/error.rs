@@ -91,6 +91,10 @@ pub enum PaymentError {
         result: Option<(String, String)>,
         transaction_id: Option<Uuid>,
     },
+    /// Another request with the same Idempotency-Key linked its transaction first (two
+    /// repeats taking over one abandoned claim together): this one recorded and sent nothing.
+    #[error("a request with this Idempotency-Key is still being processed")]
+    KeyTaken,
     #[error("the database is unavailable")]
     StoreUnavailable(#[source] StoreError),
     #[error(transparent)]
@@ -101,6 +105,7 @@ impl From<StoreError> for PaymentError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::AlreadyPaid(id) => PaymentError::AlreadyPaid(id),
+            StoreError::KeyTaken => PaymentError::KeyTaken,
             StoreError::Unavailable(_) | StoreError::NotWritable(..) => {
                 PaymentError::StoreUnavailable(error)
             }
