@@ -3,7 +3,7 @@
 //! Secrets never reach the logs: our own code logs no credential (they are `secrecy` types and
 //! the API key is never a field), and the few dependency targets that print whole HTTP heads —
 //! with the upstream's `Authorization: Basic` header — at their most verbose levels are capped
-//! below those levels whatever `RUST_LOG` says (see [`secret_safe_caps`]). `tests/logs.rs` runs
+//! below those levels whatever `RUST_LOG` says (see [`secret_safe_caps`]). `tests/api/logs.rs` runs
 //! the binary at `RUST_LOG=debug` and searches its output for every secret.
 
 use tracing::level_filters::LevelFilter;

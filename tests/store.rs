@@ -594,9 +594,10 @@ async fn idempotency_keys_claim_once_and_replay(db: &TestDb) {
         KeyClaim::Claimed
     );
 
-    let transaction_id = Uuid::now_v7();
+    let linked = payment(Uuid::now_v7(), ms(4));
+    let transaction_id = linked.id;
     store
-        .attach_idempotency_transaction("shop", "order-42", transaction_id)
+        .insert_transaction_for_key(&linked, "shop", "order-42")
         .await
         .unwrap();
     match store
@@ -631,11 +632,16 @@ async fn idempotency_keys_claim_once_and_replay(db: &TestDb) {
         KeyClaim::Claimed => panic!("key claimed twice"),
     }
 
-    // Attaching to a key that is not held is an error.
-    assert!(store
-        .attach_idempotency_transaction("shop", "nope", transaction_id)
-        .await
-        .is_err());
+    // Linking a key that is not held (or already linked) records nothing.
+    let mut unlinked = payment(Uuid::now_v7(), ms(8));
+    unlinked.trx_id = "00000077".into();
+    for key in ["nope", "order-42"] {
+        assert!(matches!(
+            store.insert_transaction_for_key(&unlinked, "shop", key).await,
+            Err(StoreError::KeyTaken)
+        ));
+    }
+    assert_eq!(store.get_transaction(unlinked.id).await.unwrap(), None);
 
     // Release forgets the key.
     store

@@ -41,14 +41,7 @@ pub enum UnknownReason {
 impl Outcome {
     /// A short stable name, stored with each exchange.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Outcome::Answered(_) => "answered",
-            Outcome::NotSent(_) => "not_sent",
-            Outcome::Unknown(UnknownReason::Timeout) => "timeout",
-            Outcome::Unknown(UnknownReason::Connection(_)) => "connection_lost",
-            Outcome::Unknown(UnknownReason::HttpStatus(_)) => "http_status",
-            Outcome::Unknown(UnknownReason::InvalidBody(_)) => "invalid_body",
-        }
+        super::ExchangeOutcome::from(self).as_str()
     }
 
     pub fn response(&self) -> Option<&Response> {

@@ -2,11 +2,13 @@
 //! the HTTP client that sends them. See `shared/upstream/PROTOCOL.md`.
 
 pub mod client;
+mod exchange_outcome;
 pub mod message;
 pub mod result_code;
 pub mod signature;
 
 pub use client::{Outcome, UnknownReason, UpstreamClient};
+pub use exchange_outcome::ExchangeOutcome;
 pub use message::{MessageType, Request, Response};
 pub use result_code::ResultCode;
 pub use signature::{business_date, format_retrieval, Credentials, Draft, SigningFields};

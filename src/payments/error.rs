@@ -44,22 +44,6 @@ impl UpstreamFailure {
             UpstreamFailure::BillerDeclined => "biller_declined",
         }
     }
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        [
-            UpstreamFailure::Maintenance,
-            UpstreamFailure::CutOff,
-            UpstreamFailure::InvalidProduct,
-            UpstreamFailure::InquiryExpired,
-            UpstreamFailure::Rejected,
-            UpstreamFailure::Error,
-            UpstreamFailure::Timeout,
-            UpstreamFailure::Unavailable,
-            UpstreamFailure::BillerDeclined,
-        ]
-        .into_iter()
-        .find(|failure| failure.code() == code)
-    }
 }
 
 /// A use case's failure.

@@ -47,7 +47,40 @@ pub struct KeyAnswer {
     pub body: String,
 }
 
+/// The rows of a batch, one multi-row statement each, in the order they must run: the
+/// transactions, then the exchanges that may refer to them, then the Idempotency-Key answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchPart {
+    Transactions,
+    Exchanges,
+    KeyAnswers,
+}
+
+impl BatchPart {
+    pub const IN_ORDER: [BatchPart; 3] = [
+        BatchPart::Transactions,
+        BatchPart::Exchanges,
+        BatchPart::KeyAnswers,
+    ];
+
+    /// The parts `writes` has rows for, in order.
+    pub fn of(writes: &[Write]) -> impl Iterator<Item = BatchPart> + '_ {
+        Self::IN_ORDER
+            .into_iter()
+            .filter(|part| writes.iter().any(|write| write.has(*part)))
+    }
+}
+
 impl Write {
+    fn has(&self, part: BatchPart) -> bool {
+        matches!(
+            (self, part),
+            (Write::Inquiry(..), BatchPart::Transactions | BatchPart::Exchanges)
+                | (Write::Exchange(_), BatchPart::Exchanges)
+                | (Write::CompleteKey(_), BatchPart::KeyAnswers)
+        )
+    }
+
     /// The transaction row this write inserts, if any.
     pub fn transaction(&self) -> Option<&Transaction> {
         match self {

@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
-use crate::h2h::{MessageType, Outcome, UnknownReason};
+pub use crate::h2h::ExchangeOutcome;
+use crate::h2h::MessageType;
 use crate::keys::ApiKeyRecord;
 
 /// Failures of the storage port. Cloneable, so that the group commit can give every caller of a
@@ -107,57 +108,6 @@ pub struct ExchangeRecord {
     pub latency_ms: i64,
     pub request_id: Option<String>,
     pub created_at: DateTime<Utc>,
-}
-
-/// What became of one exchange, as stored: the kind of its [`Outcome`], without the details.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExchangeOutcome {
-    Answered,
-    NotSent,
-    Timeout,
-    ConnectionLost,
-    HttpStatus,
-    InvalidBody,
-}
-
-impl ExchangeOutcome {
-    const ALL: [ExchangeOutcome; 6] = [
-        ExchangeOutcome::Answered,
-        ExchangeOutcome::NotSent,
-        ExchangeOutcome::Timeout,
-        ExchangeOutcome::ConnectionLost,
-        ExchangeOutcome::HttpStatus,
-        ExchangeOutcome::InvalidBody,
-    ];
-
-    /// The stored name (the same as [`Outcome::kind`]).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExchangeOutcome::Answered => "answered",
-            ExchangeOutcome::NotSent => "not_sent",
-            ExchangeOutcome::Timeout => "timeout",
-            ExchangeOutcome::ConnectionLost => "connection_lost",
-            ExchangeOutcome::HttpStatus => "http_status",
-            ExchangeOutcome::InvalidBody => "invalid_body",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|outcome| outcome.as_str() == s)
-    }
-}
-
-impl From<&Outcome> for ExchangeOutcome {
-    fn from(outcome: &Outcome) -> Self {
-        match outcome {
-            Outcome::Answered(_) => ExchangeOutcome::Answered,
-            Outcome::NotSent(_) => ExchangeOutcome::NotSent,
-            Outcome::Unknown(UnknownReason::Timeout) => ExchangeOutcome::Timeout,
-            Outcome::Unknown(UnknownReason::Connection(_)) => ExchangeOutcome::ConnectionLost,
-            Outcome::Unknown(UnknownReason::HttpStatus(_)) => ExchangeOutcome::HttpStatus,
-            Outcome::Unknown(UnknownReason::InvalidBody(_)) => ExchangeOutcome::InvalidBody,
-        }
-    }
 }
 
 /// A stored Idempotency-Key and, once the first request finished, its answer.
@@ -292,14 +242,6 @@ pub trait Store: Send + Sync + 'static {
         request_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<KeyClaim, StoreError>;
-
-    /// Links the key to the transaction it created (committed before the message is sent).
-    async fn attach_idempotency_transaction(
-        &self,
-        client: &str,
-        key: &str,
-        transaction_id: Uuid,
-    ) -> Result<(), StoreError>;
 
     /// Stores the first answer to replay.
     async fn complete_idempotency_key(

@@ -13,7 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::group_commit::Write;
+use super::group_commit::{BatchPart, Write};
 use super::sql::{transaction_columns, Dialect, SqlStore, TRX_ID_BLOCK};
 use super::StoreError;
 use crate::domain::TrxId;
@@ -104,31 +104,9 @@ impl Dialect for Postgres {
     /// to are in. Batch sizes vary, so it stays out of the prepared-statement cache.
     async fn flush(pool: PgPool, writes: Arc<[Write]>) -> Result<(), StoreError> {
         let mut query = QueryBuilder::<Postgres>::new("WITH ");
-        let mut clauses = 0;
-        let mut clause = |query: &mut QueryBuilder<Postgres>, name: &str| {
-            query.push(if clauses == 0 { "" } else { ", " });
-            query.push(name).push(" AS (");
-            clauses += 1;
-        };
-        if writes.iter().any(|w| w.transaction().is_some()) {
-            clause(&mut query, "t");
-            PostgresStore::insert_transactions(
-                &mut query,
-                writes.iter().filter_map(Write::transaction),
-            );
-            query.push(")");
-        }
-        if writes.iter().any(|w| w.exchange().is_some()) {
-            clause(&mut query, "e");
-            PostgresStore::insert_exchanges(&mut query, writes.iter().filter_map(Write::exchange));
-            query.push(")");
-        }
-        if writes.iter().any(|w| w.key_answer().is_some()) {
-            clause(&mut query, "a");
-            PostgresStore::store_key_answers(
-                &mut query,
-                writes.iter().filter_map(Write::key_answer),
-            );
+        for (i, part) in BatchPart::of(&writes).enumerate() {
+            query.push(format_args!("{}p{i} AS (", if i == 0 { "" } else { ", " }));
+            PostgresStore::push_batch_part(&mut query, &writes, part);
             query.push(")");
         }
         query.push(" SELECT 1");

@@ -28,7 +28,7 @@ use sqlx::{Database, Pool, Postgres, QueryBuilder, Row, Sqlite};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::group_commit::{GroupCommit, KeyAnswer, Write};
+use super::group_commit::{BatchPart, GroupCommit, KeyAnswer, Write};
 use super::{
     ExchangeOutcome, ExchangeRecord, IdempotencyRecord, KeyClaim, ReportRow, Store, StoreError,
     TransactionFilter,
@@ -205,8 +205,28 @@ macro_rules! shared_statements {
                 })
             }
 
+            /// Appends the statement of one part of a group-commit batch.
+            pub(super) fn push_batch_part(
+                query: &mut QueryBuilder<$db>,
+                writes: &[Write],
+                part: BatchPart,
+            ) {
+                let writes = writes.iter();
+                match part {
+                    BatchPart::Transactions => {
+                        Self::insert_transactions(query, writes.filter_map(Write::transaction))
+                    }
+                    BatchPart::Exchanges => {
+                        Self::insert_exchanges(query, writes.filter_map(Write::exchange))
+                    }
+                    BatchPart::KeyAnswers => {
+                        Self::store_key_answers(query, writes.filter_map(Write::key_answer))
+                    }
+                }
+            }
+
             /// Appends `INSERT INTO transactions … VALUES …` for `rows`.
-            pub(super) fn insert_transactions<'t>(
+            fn insert_transactions<'t>(
                 query: &mut QueryBuilder<$db>,
                 rows: impl IntoIterator<Item = &'t Transaction>,
             ) {
@@ -255,7 +275,7 @@ macro_rules! shared_statements {
             }
 
             /// Appends `INSERT INTO exchanges … VALUES …` for `rows`.
-            pub(super) fn insert_exchanges<'e>(
+            fn insert_exchanges<'e>(
                 query: &mut QueryBuilder<$db>,
                 rows: impl IntoIterator<Item = &'e ExchangeRecord>,
             ) {
@@ -281,7 +301,7 @@ macro_rules! shared_statements {
             }
 
             /// Appends the update that stores `answers` on their Idempotency-Keys.
-            pub(super) fn store_key_answers<'a>(
+            fn store_key_answers<'a>(
                 query: &mut QueryBuilder<$db>,
                 answers: impl IntoIterator<Item = &'a KeyAnswer>,
             ) {
@@ -700,27 +720,6 @@ macro_rules! shared_statements {
                     }
                 }
                 Err(anyhow::anyhow!("idempotency key {key:?} keeps changing; try again").into())
-            }
-
-            async fn attach_idempotency_transaction(
-                &self,
-                client: &str,
-                key: &str,
-                transaction_id: Uuid,
-            ) -> Result<(), StoreError> {
-                let result = sqlx::query(
-                    "UPDATE idempotency_keys SET transaction_id = $3 \
-                     WHERE client = $1 AND key = $2",
-                )
-                .bind(client)
-                .bind(key)
-                .bind(stored::<$db>(transaction_id))
-                .execute(&self.pool)
-                .await?;
-                if result.rows_affected() == 0 {
-                    return Err(anyhow::anyhow!("idempotency key {key:?} is not held").into());
-                }
-                Ok(())
             }
 
             async fn complete_idempotency_key(

@@ -26,7 +26,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::fmt::Hyphenated;
 
-use super::group_commit::Write;
+use super::group_commit::{BatchPart, Write};
 use super::sql::{transaction_columns, Dialect, SqlStore, TRX_ID_BLOCK};
 use super::StoreError;
 
@@ -164,29 +164,9 @@ impl Dialect for Sqlite {
     async fn flush(pool: SqlitePool, writes: Arc<[Write]>) -> Result<(), StoreError> {
         // The first statement writes, so the transaction never has to upgrade a read lock.
         let mut db = pool.begin().await?;
-        let mut statements = Vec::new();
-        if writes.iter().any(|w| w.transaction().is_some()) {
-            let mut insert = QueryBuilder::new("");
-            SqliteStore::insert_transactions(
-                &mut insert,
-                writes.iter().filter_map(Write::transaction),
-            );
-            statements.push(insert);
-        }
-        if writes.iter().any(|w| w.exchange().is_some()) {
-            let mut insert = QueryBuilder::new("");
-            SqliteStore::insert_exchanges(&mut insert, writes.iter().filter_map(Write::exchange));
-            statements.push(insert);
-        }
-        if writes.iter().any(|w| w.key_answer().is_some()) {
-            let mut update = QueryBuilder::new("");
-            SqliteStore::store_key_answers(
-                &mut update,
-                writes.iter().filter_map(Write::key_answer),
-            );
-            statements.push(update);
-        }
-        for statement in &mut statements {
+        for part in BatchPart::of(&writes) {
+            let mut statement = QueryBuilder::new("");
+            SqliteStore::push_batch_part(&mut statement, &writes, part);
             statement
                 .build()
                 .persistent(false)
