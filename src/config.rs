@@ -736,16 +736,7 @@ mod tests {
             jail.set_env("GATEWAY_WEBHOOKS_ENCRYPTION_KEY_FILE", "/run/keys/0123");
             jail.set_env("GATEWAY_WEBHOOKS_TIMEOUT_MS", "2500");
             jail.set_env("GATEWAY_WEBHOOKS_CA_FILE", "ca.pem");
-            jail.set_env("GATEWAY_UPSTREAM_CA_FILE", "upstream-ca.pem");
-            jail.set_env("GATEWAY_UPSTREAM_CLIENT_CERT_FILE", "client.pem");
-            jail.set_env("GATEWAY_UPSTREAM_CLIENT_KEY_FILE", "client-key.pem");
             let raw = load(Some(Path::new("gw.toml"))).expect("loads");
-            assert_eq!(raw.upstream.ca_file.as_deref(), Some("upstream-ca.pem"));
-            assert_eq!(raw.upstream.client_cert_file.as_deref(), Some("client.pem"));
-            assert_eq!(
-                raw.upstream.client_key_file.as_deref(),
-                Some("client-key.pem")
-            );
             assert_eq!(raw.webhooks.retry_schedule_secs, vec![1, 2, 3]);
             assert_eq!(raw.webhooks.timeout_ms, 2500);
             assert_eq!(raw.webhooks.rotation_overlap_secs, 60);
@@ -755,6 +746,26 @@ mod tests {
             );
             let settings = raw.webhooks.validate().unwrap();
             assert_eq!(settings.ca_file, Some(PathBuf::from("ca.pem")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn upstream_tls_files_are_paths_from_the_environment_not_secret_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GATEWAY_UPSTREAM_CA_FILE", "upstream-ca.pem");
+            jail.set_env("GATEWAY_UPSTREAM_CLIENT_CERT_FILE", "client.pem");
+            jail.set_env("GATEWAY_UPSTREAM_CLIENT_KEY_FILE", "client-key.pem");
+            let raw = load(None).expect("loads");
+            assert_eq!(raw.upstream.ca_file.as_deref(), Some("upstream-ca.pem"));
+            assert_eq!(raw.upstream.client_cert_file.as_deref(), Some("client.pem"));
+            assert_eq!(
+                raw.upstream.client_key_file.as_deref(),
+                Some("client-key.pem")
+            );
+            // Not the signing key's `GATEWAY_UPSTREAM_KEY_FILE` indirection.
+            assert!(raw.upstream.key.is_none());
             Ok(())
         });
     }
