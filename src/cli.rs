@@ -151,6 +151,7 @@ async fn serve(mut settings: Settings, with_sandbox: bool) -> anyhow::Result<()>
             credentials: config.credentials(),
             timeout: Duration::from_secs(5),
             max_connections: 64,
+            tls: Default::default(),
         });
         eprintln!(
             "sandbox upstream simulator listening on {}",

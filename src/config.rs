@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Account, InstitutionCode};
 use crate::h2h::Credentials;
+use crate::tls::{ClientIdentity, TlsConfigError};
 
 /// Where the gateway keeps its data when no database is configured.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/gateway.db";
@@ -66,6 +68,11 @@ pub struct RawUpstream {
     pub timezone: String,
     pub timeout_ms: u64,
     pub max_connections: usize,
+    /// A PEM bundle trusted for an `https://` upstream besides the system's roots.
+    pub ca_file: Option<String>,
+    /// PEM client certificate and key, for an upstream that demands mutual TLS.
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
 }
 
 impl std::fmt::Debug for RawUpstream {
@@ -78,6 +85,9 @@ impl std::fmt::Debug for RawUpstream {
             .field("origin", &self.origin)
             .field("timezone", &self.timezone)
             .field("timeout_ms", &self.timeout_ms)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert_file", &self.client_cert_file)
+            .field("client_key_file", &self.client_key_file)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +113,9 @@ impl Default for RawUpstream {
             timezone: "Asia/Jakarta".into(),
             timeout_ms: 15_000,
             max_connections: 64,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }
@@ -219,12 +232,6 @@ impl RawWebhookSettings {
                 format!("{delay} is more than {MAX_WEBHOOK_DELAY_SECS} seconds (7 days)"),
             ));
         }
-        let path = |value: &Option<String>| {
-            value
-                .as_deref()
-                .filter(|path| !path.is_empty())
-                .map(PathBuf::from)
-        };
         Ok(WebhookSettings {
             retry_schedule: crate::webhooks::RetrySchedule::from_secs(&self.retry_schedule_secs),
             timeout: Duration::from_millis(self.timeout_ms),
@@ -235,6 +242,14 @@ impl RawWebhookSettings {
     }
 }
 
+/// A path setting: unset and empty are the same.
+fn path(value: &Option<String>) -> Option<PathBuf> {
+    value
+        .as_deref()
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+}
+
 /// Validated upstream settings.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
@@ -243,6 +258,24 @@ pub struct UpstreamSettings {
     pub credentials: Credentials,
     pub timeout: Duration,
     pub max_connections: usize,
+    /// For an `https://` upstream.
+    pub tls: UpstreamTls,
+}
+
+/// TLS to an `https://` upstream (API.md, "Running it"): certificate and host name are always
+/// verified, against the system's roots plus `ca_file`'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTls {
+    pub ca_file: Option<PathBuf>,
+    /// Presented when the upstream demands mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+impl UpstreamTls {
+    /// The client configuration (build it once: every worker's client shares it).
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
+        crate::tls::client_config(self.ca_file.as_deref(), self.client_identity.as_ref())
+    }
 }
 
 /// Validated settings.
@@ -294,10 +327,16 @@ const FILE_SETTINGS: [(&str, &str); 6] = [
 ];
 
 /// Settings that end in `_FILE` but are themselves paths (not `…_FILE` secret indirections).
-const PATH_SETTINGS: [&str; 2] = ["webhooks.encryption_key_file", "webhooks.ca_file"];
+const PATH_SETTINGS: [&str; 5] = [
+    "webhooks.encryption_key_file",
+    "webhooks.ca_file",
+    "upstream.ca_file",
+    "upstream.client_cert_file",
+    "upstream.client_key_file",
+];
 
 /// Settings whose values are text, never parsed as numbers.
-const TEXT_SETTINGS: [&str; 14] = [
+const TEXT_SETTINGS: [&str; 17] = [
     "listen",
     "database_url",
     "log_format",
@@ -312,6 +351,9 @@ const TEXT_SETTINGS: [&str; 14] = [
     "upstream.timezone",
     "webhooks.encryption_key_file",
     "webhooks.ca_file",
+    "upstream.ca_file",
+    "upstream.client_cert_file",
+    "upstream.client_key_file",
 ];
 
 /// `UPSTREAM_CLIENT_ID` → `upstream.client_id`, `PAYMENTS_…` → `payments.…`,
@@ -428,18 +470,13 @@ impl RawSettings {
         let Some(url) = raw.url.clone().filter(|url| !url.is_empty()) else {
             return Ok(None);
         };
-        if url.starts_with("https://") {
-            // The HTTP client is built without TLS (the vendor's host is plain HTTP): refuse at
-            // start-up rather than fail every message.
+        if !url.starts_with("http://") && !url.starts_with("https://") {
             return Err(invalid(
                 "upstream.url",
-                "https:// is not supported by this build (the upstream speaks plain HTTP); \
-                 use http://, or a TLS-terminating proxy on the gateway's host",
+                "must start with http:// or https://",
             ));
         }
-        if !url.starts_with("http://") {
-            return Err(invalid("upstream.url", "must start with http://"));
-        }
+        let tls = raw.tls_settings()?;
         fn required<T: Clone>(value: &Option<T>, setting: &'static str) -> Result<T, ConfigError> {
             value.clone().ok_or_else(|| invalid(setting, "is missing"))
         }
@@ -467,7 +504,55 @@ impl RawSettings {
             },
             timeout: Duration::from_millis(raw.timeout_ms),
             max_connections: raw.max_connections.max(1),
+            tls,
         }))
+    }
+}
+
+impl RawUpstream {
+    /// The TLS files, read and checked now so that a missing or unreadable one stops start-up
+    /// with the setting's name rather than fail every message.
+    fn tls_settings(&self) -> Result<UpstreamTls, ConfigError> {
+        let ca_file = path(&self.ca_file);
+        if let Some(ca_file) = &ca_file {
+            crate::tls::read_ca_file(ca_file)
+                .map_err(|error| invalid("upstream.ca_file", error.to_string()))?;
+        }
+        let client_identity = match (path(&self.client_cert_file), path(&self.client_key_file)) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "upstream.client_key_file",
+                    "is missing (upstream.client_cert_file is set: mutual TLS needs both)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "upstream.client_cert_file",
+                    "is missing (upstream.client_key_file is set: mutual TLS needs both)",
+                ))
+            }
+            (Some(cert_file), Some(key_file)) => Some(ClientIdentity {
+                cert_file,
+                key_file,
+            }),
+        };
+        let tls = UpstreamTls {
+            ca_file,
+            client_identity,
+        };
+        if tls.client_identity.is_some() {
+            // Builds the whole configuration: this also proves the key is the certificate's.
+            tls.client_config().map_err(|error| {
+                let setting = match error {
+                    TlsConfigError::CaFile { .. } => "upstream.ca_file",
+                    TlsConfigError::ClientCertFile { .. } => "upstream.client_cert_file",
+                    _ => "upstream.client_key_file",
+                };
+                invalid(setting, error.to_string())
+            })?;
+        }
+        Ok(tls)
     }
 }
 
@@ -506,15 +591,73 @@ mod tests {
     }
 
     #[test]
-    fn an_https_upstream_is_refused_at_start_up_not_at_the_first_message() {
+    fn an_https_upstream_is_accepted_and_other_schemes_are_refused() {
         let mut raw = configured();
         raw.upstream.url = Some("https://h2h.example.com".into());
-        let error = raw.validate().unwrap_err().to_string();
-        assert!(error.contains("upstream.url"), "{error}");
-        assert!(error.contains("https:// is not supported"), "{error}");
+        let upstream = raw.validate().unwrap().upstream.unwrap();
+        assert_eq!(upstream.url, "https://h2h.example.com");
+        assert_eq!(upstream.tls, UpstreamTls::default());
         let mut raw = configured();
         raw.upstream.url = Some("ftp://h2h.example.com".into());
-        assert!(raw.validate().is_err());
+        let error = raw.validate().unwrap_err().to_string();
+        assert!(error.contains("upstream.url"), "{error}");
+    }
+
+    #[test]
+    fn upstream_tls_files_that_are_missing_or_unreadable_stop_start_up_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem").display().to_string();
+        let mut raw = configured();
+        raw.upstream.url = Some("https://h2h.example.com".into());
+        raw.upstream.ca_file = Some(missing.clone());
+        let error = raw.validate().unwrap_err().to_string();
+        assert!(error.contains("upstream.ca_file"), "{error}");
+        assert!(error.contains("missing.pem"), "{error}");
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["gateway.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_file = dir.path().join("client.pem");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        let key_file = dir.path().join("client-key.pem");
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        let configured_tls = |cert: Option<&Path>, key: Option<&str>| {
+            let mut raw = configured();
+            raw.upstream.url = Some("https://h2h.example.com".into());
+            raw.upstream.client_cert_file = cert.map(|path| path.display().to_string());
+            raw.upstream.client_key_file = key.map(str::to_string);
+            raw.validate()
+        };
+        let error = configured_tls(Some(&cert_file), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("upstream.client_key_file is missing"),
+            "{error}"
+        );
+        let error = configured_tls(Some(&cert_file), Some(&missing))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("upstream.client_key_file"), "{error}");
+        assert!(error.contains("missing.pem"), "{error}");
+        let error = configured_tls(Some(&dir.path().join("missing.pem")), Some("k.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("upstream.client_cert_file"), "{error}");
+
+        let upstream = configured_tls(Some(&cert_file), Some(&key_file.display().to_string()))
+            .unwrap()
+            .upstream
+            .unwrap();
+        assert_eq!(
+            upstream.tls.client_identity,
+            Some(ClientIdentity {
+                cert_file,
+                key_file
+            })
+        );
     }
 
     #[test]
@@ -603,6 +746,26 @@ mod tests {
             );
             let settings = raw.webhooks.validate().unwrap();
             assert_eq!(settings.ca_file, Some(PathBuf::from("ca.pem")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn upstream_tls_files_are_paths_from_the_environment_not_secret_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GATEWAY_UPSTREAM_CA_FILE", "upstream-ca.pem");
+            jail.set_env("GATEWAY_UPSTREAM_CLIENT_CERT_FILE", "client.pem");
+            jail.set_env("GATEWAY_UPSTREAM_CLIENT_KEY_FILE", "client-key.pem");
+            let raw = load(None).expect("loads");
+            assert_eq!(raw.upstream.ca_file.as_deref(), Some("upstream-ca.pem"));
+            assert_eq!(raw.upstream.client_cert_file.as_deref(), Some("client.pem"));
+            assert_eq!(
+                raw.upstream.client_key_file.as_deref(),
+                Some("client-key.pem")
+            );
+            // Not the signing key's `GATEWAY_UPSTREAM_KEY_FILE` indirection.
+            assert!(raw.upstream.key.is_none());
             Ok(())
         });
     }

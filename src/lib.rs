@@ -16,5 +16,6 @@ pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod ui;
 pub mod webhooks;

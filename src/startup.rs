@@ -67,6 +67,12 @@ impl Application {
                 "no upstream configured: set GATEWAY_UPSTREAM_URL and the credentials, or run with --sandbox"
             )
         })?;
+        // Built once (reading the system's roots takes a while); every worker's client shares it.
+        let upstream_tls = if upstream.url.starts_with("https://") {
+            Some(upstream.tls.client_config()?)
+        } else {
+            None
+        };
         let port = listener.local_addr()?.port();
         let payments_settings = settings.payments.clone();
         let make_payments = {
@@ -75,7 +81,7 @@ impl Application {
             move || {
                 Payments::new(
                     store.clone(),
-                    upstream_client(&upstream),
+                    upstream_client(&upstream, upstream_tls.clone()),
                     clock.clone(),
                     payments_settings.clone(),
                 )
@@ -143,12 +149,15 @@ impl Application {
     }
 }
 
-fn upstream_client(upstream: &UpstreamSettings) -> UpstreamClient {
-    UpstreamClient::new(
-        &upstream.url,
-        &upstream.origin,
-        upstream.credentials.clone(),
-        upstream.timeout,
-        upstream.max_connections,
-    )
+fn upstream_client(
+    upstream: &UpstreamSettings,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> UpstreamClient {
+    let credentials = upstream.credentials.clone();
+    let (url, origin, timeout) = (&upstream.url, &upstream.origin, upstream.timeout);
+    let connections = upstream.max_connections;
+    match tls {
+        Some(tls) => UpstreamClient::with_tls(url, origin, credentials, timeout, connections, tls),
+        None => UpstreamClient::new(url, origin, credentials, timeout, connections),
+    }
 }

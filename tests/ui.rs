@@ -89,6 +89,7 @@ fn settings(upstream_url: &str, database_url: &str, sandbox: &SandboxConfig) -> 
         credentials: sandbox.credentials(),
         timeout: Duration::from_secs(5),
         max_connections: 16,
+        tls: Default::default(),
     });
     settings.zone = chrono_tz::Asia::Jakarta;
     settings

@@ -1,6 +1,7 @@
 //! The HTTP client that sends signed messages upstream, and the outcome type that separates
 //! "the upstream answered" from "we do not know what happened" — the distinction payments rest on.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use awc::error::{ConnectError, SendRequestError};
@@ -76,7 +77,8 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// `base_url` is the upstream base; [`H2H_PATH`] is appended.
+    /// A client for a plain `http://` upstream. `base_url` is the upstream base; [`H2H_PATH`] is
+    /// appended.
     pub fn new(
         base_url: &str,
         origin: &str,
@@ -84,10 +86,53 @@ impl UpstreamClient {
         timeout: Duration,
         max_connections: usize,
     ) -> Self {
-        let connector = awc::Connector::new()
+        Self::build(
+            base_url,
+            origin,
+            credentials,
+            timeout,
+            max_connections,
+            None,
+        )
+    }
+
+    /// A client that speaks TLS to an `https://` upstream with `tls` (see [`crate::tls`]: the
+    /// certificate and host name are always verified; a client certificate where configured).
+    /// An `http://` upstream stays plain.
+    pub fn with_tls(
+        base_url: &str,
+        origin: &str,
+        credentials: Credentials,
+        timeout: Duration,
+        max_connections: usize,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Self {
+        Self::build(
+            base_url,
+            origin,
+            credentials,
+            timeout,
+            max_connections,
+            Some(tls),
+        )
+    }
+
+    fn build(
+        base_url: &str,
+        origin: &str,
+        credentials: Credentials,
+        timeout: Duration,
+        max_connections: usize,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Self {
+        // The connector's timeout bounds the TCP connect and the TLS handshake together.
+        let mut connector = awc::Connector::new()
             .limit(max_connections)
             .conn_keep_alive(Duration::from_secs(30))
             .timeout(timeout);
+        if let Some(tls) = tls {
+            connector = connector.rustls_0_23(tls);
+        }
         let http = awc::Client::builder()
             .connector(connector)
             .no_default_headers()
@@ -142,11 +187,13 @@ impl UpstreamClient {
                 (Outcome::Unknown(UnknownReason::Timeout), None, None)
             }
             // awc also reports a connection closed after the request was written, before the
-            // answer's head, as `Connect(Disconnected)`: that one is not "not sent".
+            // answer's head, as `Connect(Disconnected)`: that one is not "not sent". A TLS
+            // handshake that fails (a certificate that does not verify, another host's name)
+            // fails the connect, before a byte of the request is written: not sent.
             Ok(Err(SendRequestError::Connect(error)))
                 if !matches!(error, ConnectError::Disconnected | ConnectError::H2(_)) =>
             {
-                (Outcome::NotSent(error.to_string()), None, None)
+                (Outcome::NotSent(connect_failure(&error)), None, None)
             }
             Ok(Err(error)) => (
                 Outcome::Unknown(UnknownReason::Connection(error.to_string())),
@@ -170,6 +217,17 @@ impl UpstreamClient {
             raw_response,
             latency,
         }
+    }
+}
+
+/// What a failed connect is called in the stored exchange; a TLS failure says so.
+fn connect_failure(error: &ConnectError) -> String {
+    match error {
+        ConnectError::Io(io) => match crate::tls::tls_failure(io) {
+            Some(tls) => format!("TLS failure: {tls}"),
+            None => error.to_string(),
+        },
+        _ => error.to_string(),
     }
 }
 

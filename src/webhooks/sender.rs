@@ -137,10 +137,7 @@ fn retry(error: String) -> AttemptOutcome {
 /// A failure while connecting: refused, reset, or the TLS handshake (rustls reports its errors
 /// through the I/O error).
 fn connect_failure(error: &io::Error) -> String {
-    if let Some(tls) = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
+    if let Some(tls) = crate::tls::tls_failure(error) {
         return format!("TLS failure: {tls}");
     }
     match error.kind() {

@@ -9,6 +9,7 @@
 //!   Postgres, each time on a fresh database.
 //! - [`postgres`]: fresh Postgres databases on the shared server (`TEST_DATABASE_URL`), and
 //!   [`PrivatePostgres`], a cluster of the test's own that it may crash.
+//! - [`test_ca`]: a throwaway certificate authority for the TLS tests.
 //!
 //! The kit speaks to the gateway only through its binary, its environment and its HTTP API, so
 //! it does not depend on the gateway's library: a test passes
@@ -18,6 +19,7 @@ mod backend;
 mod gateway;
 pub mod postgres;
 mod private_postgres;
+pub mod test_ca;
 
 pub use backend::{Backend, TestDatabase};
 pub use gateway::{GatewayCommand, GatewayLog, GatewayProcess, Partner};

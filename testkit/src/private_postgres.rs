@@ -19,11 +19,19 @@ pub struct PrivatePostgres {
     port: u16,
     /// Run the server commands as the `postgres` OS user (we are root).
     as_postgres: bool,
+    /// Extra server settings (`-c name=value`), e.g. `ssl=on`.
+    settings: Vec<(String, String)>,
 }
 
 impl PrivatePostgres {
     /// Creates a cluster with trust authentication and starts it on a free loopback port.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with extra server settings (`("ssl", "on")`, …) on every
+    /// start. Files they name must be readable by the `postgres` user when we are root.
+    pub fn start_with(settings: &[(&str, &str)]) -> Self {
         let bin = server_binaries();
         let as_postgres = running_as_root();
         let dir = tempfile::Builder::new()
@@ -43,6 +51,10 @@ impl PrivatePostgres {
             dir,
             port: crate::free_port(),
             as_postgres,
+            settings: settings
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
         };
         let data = cluster.data_dir();
         run(
@@ -80,11 +92,14 @@ impl PrivatePostgres {
     /// Starts the server (again) on the same port and data; returns once it accepts
     /// connections.
     pub fn restart(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=60",
             self.port,
             self.dir.path().display()
         );
+        for (name, value) in &self.settings {
+            options.push_str(&format!(" -c {name}={value}"));
+        }
         let output = self
             .pg_ctl()
             .arg("-l")

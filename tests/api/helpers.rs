@@ -254,6 +254,7 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
             credentials: config.credentials(),
             timeout: options.upstream_timeout,
             max_connections: 16,
+            tls: Default::default(),
         }),
         zone: chrono_tz::Asia::Jakarta,
         payments: options.payments.clone(),
