@@ -1,4 +1,4 @@
-//! The finance staff's page (`GET /ui/`): search, transaction detail, daily report, CSV export
+//! The finance staff's page (`GET /ui/`): search, transaction detail, daily report, reconciliation (the deposit chain drawn as inline SVG), CSV export
 //! and the deposit balance. Plain HTML, CSS and JavaScript embedded in the binary: no CDN, no
 //! build step. The page talks to the `/v1` API with a finance key the user types in; it holds
 //! no secret of its own.
