@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use crate::config::{self, Settings, UpstreamSettings};
 use crate::h2h::{business_date, MessageType, SigningFields};
 use crate::keys::{self, Role};
-use crate::sandbox::{self, SandboxConfig};
+use crate::sandbox::{self, SandboxConfig, DEFAULT_DEPOSIT};
 use crate::startup::{Application, RunOptions};
 use crate::store::{self, SharedStore};
 use crate::telemetry;
@@ -38,14 +38,28 @@ pub enum Command {
         /// Start the upstream simulator in this process and use it as the upstream.
         #[arg(long)]
         sandbox: bool,
+        /// With --sandbox: the simulator's deposit at start, in rupiah.
+        #[arg(long, env = "GATEWAY_SANDBOX_DEPOSIT", default_value_t = DEFAULT_DEPOSIT,
+              value_parser = clap::value_parser!(i64).range(0..))]
+        deposit: i64,
     },
     /// Run the upstream simulator alone.
+    ///
+    /// Besides POST /finsbu/h2h it serves its own control route, loopback clients only and
+    /// without the H2H headers or signature: GET /sandbox/deposit answers {"balance": N}, and
+    /// POST /sandbox/deposit {"amount": N} tops the deposit up (N > 0) or makes a charge outside
+    /// the gateway (N < 0; refused with 422 if the balance would go below zero). See
+    /// docs/sandbox.md.
     Sandbox {
         #[arg(long, default_value = crate::sandbox::DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Seed for its generated data (paymentCodes, references).
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// The deposit balance at start, in rupiah.
+        #[arg(long, value_name = "RUPIAH", default_value_t = DEFAULT_DEPOSIT,
+              value_parser = clap::value_parser!(i64).range(0..))]
+        deposit: i64,
     },
     /// Apply database migrations.
     Migrate,
@@ -97,11 +111,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = raw.validate()?;
     telemetry::init(&settings.log_format);
     match cli.command {
-        Command::Serve { sandbox } => serve(settings, sandbox).await,
-        Command::Sandbox { listen, seed } => {
+        Command::Serve { sandbox, deposit } => serve(settings, sandbox.then_some(deposit)).await,
+        Command::Sandbox {
+            listen,
+            seed,
+            deposit,
+        } => {
             let config = SandboxConfig {
                 seed,
                 zone: settings.zone,
+                initial_balance: deposit,
                 ..SandboxConfig::default()
             };
             sandbox::run(config, listen).await.map_err(Into::into)
@@ -135,13 +154,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(mut settings: Settings, with_sandbox: bool) -> anyhow::Result<()> {
+/// `sandbox_deposit`: run the simulator in this process, with this deposit at start.
+async fn serve(mut settings: Settings, sandbox_deposit: Option<i64>) -> anyhow::Result<()> {
     let store = store::connect(&settings.database_url, settings.database_max_connections)
         .await
         .with_context(|| format!("opening {}", redact_url(&settings.database_url)))?;
-    let _sandbox = if with_sandbox {
+    let _sandbox = if let Some(deposit) = sandbox_deposit {
         let config = SandboxConfig {
             zone: settings.zone,
+            initial_balance: deposit,
             ..SandboxConfig::default()
         };
         let handle = sandbox::spawn_on_loopback(config.clone()).await?;
@@ -154,8 +175,11 @@ async fn serve(mut settings: Settings, with_sandbox: bool) -> anyhow::Result<()>
             tls: Default::default(),
         });
         eprintln!(
-            "sandbox upstream simulator listening on {}",
-            handle.base_url()
+            "sandbox upstream simulator listening on {} (deposit {deposit}; top-ups and outside charges: \
+             curl -d '{{\"amount\": 1000000}}' -H 'Content-Type: application/json' {}{})",
+            handle.base_url(),
+            handle.base_url(),
+            sandbox::DEPOSIT_PATH
         );
         print_demo_keys(&store).await?;
         Some(handle)

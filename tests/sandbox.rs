@@ -8,7 +8,7 @@ use mpospay_gateway::h2h::{
     UnknownReason, UpstreamClient, USER_AGENT,
 };
 use mpospay_gateway::sandbox::{
-    spawn_on_loopback, Delivery, ForcedFault, SandboxConfig, SandboxHandle,
+    spawn_on_loopback, Delivery, ForcedFault, SandboxConfig, SandboxHandle, DEPOSIT_PATH,
 };
 
 const VENDOR_INFO1: &str = "Kode Bayar  : AF085713323054|Kode Reff   : 900017|ID Transaksi: TKP154821699|Nama        : Eduard Budiharto|Desk.Order  : Pembelian dari Tokopedia|Jml Tagihan : Rp.     304.000|";
@@ -949,4 +949,143 @@ async fn the_client_reports_a_lost_answer_as_unknown() {
             "{bill}: {outcome:?}"
         );
     }
+}
+
+/// The control route's status and JSON body (`body` None: a GET).
+async fn deposit_route(sandbox: &SandboxHandle, body: Option<&str>) -> (u16, serde_json::Value) {
+    let client = awc::Client::default();
+    let url = format!("{}{}", sandbox.base_url(), DEPOSIT_PATH);
+    let mut response = match body {
+        Some(body) => client
+            .post(url)
+            .insert_header(("Content-Type", "application/json"))
+            .send_body(body.to_string())
+            .await
+            .expect("an HTTP answer"),
+        None => client.get(url).send().await.expect("an HTTP answer"),
+    };
+    let status = response.status().as_u16();
+    let json = response.json().await.expect("a JSON body");
+    (status, json)
+}
+
+async fn balance_inquiry(client: &UpstreamClient, trx_id: &str) -> i64 {
+    let response = answered(
+        send(
+            client,
+            draft(
+                MessageType::BalanceInquiry,
+                "CBS",
+                "0000000018",
+                trx_id,
+                None,
+            ),
+        )
+        .await,
+    );
+    assert_eq!(response.result_code, "00", "{response:?}");
+    response.saldo.parse().expect("a numeric saldo")
+}
+
+async fn paid_saldo(client: &UpstreamClient, trx_id: &str) -> i64 {
+    let code = inquire(client, "2042", "AF085713323054", "00000091")
+        .await
+        .payment_code;
+    let response = answered(pay(client, "2042", "AF085713323054", trx_id, &code).await);
+    assert_eq!(response.result_code, "000", "{response:?}");
+    response.saldo.parse().expect("a numeric saldo")
+}
+
+#[actix_rt::test]
+async fn the_start_deposit_is_configurable() {
+    let sandbox = sandbox_with(SandboxConfig {
+        initial_balance: 1_234_567,
+        ..SandboxConfig::default()
+    })
+    .await;
+    assert_eq!(
+        balance_inquiry(&client(&sandbox), "00000001").await,
+        1_234_567
+    );
+    assert_eq!(
+        deposit_route(&sandbox, None).await,
+        (200, serde_json::json!({"balance": 1_234_567}))
+    );
+}
+
+#[actix_rt::test]
+async fn a_top_up_shows_in_the_next_balance_inquiry_and_payment() {
+    let sandbox = sandbox().await;
+    let client = client(&sandbox);
+    assert_eq!(
+        deposit_route(&sandbox, Some(r#"{"amount": 1000000}"#)).await,
+        (200, serde_json::json!({"balance": START + 1_000_000}))
+    );
+    assert_eq!(
+        balance_inquiry(&client, "00000001").await,
+        START + 1_000_000
+    );
+    assert_eq!(
+        paid_saldo(&client, "00000002").await,
+        START + 1_000_000 - 305_550
+    );
+    // Nothing of it went through the H2H path.
+    assert_eq!(sandbox.count(MessageType::BalanceInquiry), 1);
+}
+
+#[actix_rt::test]
+async fn an_outside_charge_shows_likewise_and_one_beyond_the_balance_is_refused() {
+    let sandbox = sandbox().await;
+    let client = client(&sandbox);
+    assert_eq!(
+        deposit_route(&sandbox, Some(r#"{"amount": -250000}"#)).await,
+        (200, serde_json::json!({"balance": START - 250_000}))
+    );
+    assert_eq!(balance_inquiry(&client, "00000001").await, START - 250_000);
+    assert_eq!(
+        paid_saldo(&client, "00000002").await,
+        START - 250_000 - 305_550
+    );
+
+    let left = START - 250_000 - 305_550;
+    let (status, body) =
+        deposit_route(&sandbox, Some(&format!(r#"{{"amount": {}}}"#, -(left + 1)))).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["balance"], left);
+    assert_eq!(sandbox.balance(), left, "a refused charge changes nothing");
+    assert_eq!(balance_inquiry(&client, "00000003").await, left);
+
+    // Taking it all is allowed; malformed movements are refused before any change.
+    assert_eq!(
+        deposit_route(&sandbox, Some(&format!(r#"{{"amount": {}}}"#, -left))).await,
+        (200, serde_json::json!({"balance": 0}))
+    );
+    for bad in [r#"{"amount": "5"}"#, r#"{"amount": 1, "x": 2}"#, r#"{}"#] {
+        let status = raw_post(
+            &sandbox,
+            awc::http::Method::POST,
+            DEPOSIT_PATH,
+            &[("Content-Type", "application/json")],
+            bad,
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    assert_eq!(sandbox.balance(), 0);
+}
+
+#[actix_rt::test]
+async fn the_h2h_checks_stay_strict_beside_the_control_route() {
+    let sandbox = sandbox().await;
+    // The control route's lack of headers does not open the H2H path.
+    let status = raw_post(
+        &sandbox,
+        awc::http::Method::POST,
+        "/finsbu/h2h",
+        &[("Content-Type", "application/json")],
+        r#"{"type":"balanceInquiry"}"#,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(sandbox.received().is_empty());
 }

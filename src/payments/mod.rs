@@ -9,6 +9,7 @@ mod inquiry;
 pub mod outcome;
 mod payment;
 pub mod reconciler;
+pub mod reconciliation;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,9 @@ use chrono_tz::Tz;
 use super::faults::ForcedFault;
 use crate::h2h::Credentials;
 
+/// The demo partner's deposit at start, in rupiah.
+pub const DEFAULT_DEPOSIT: i64 = 50_000_000;
+
 /// The settings of one simulator instance. [`Default`] gives the documented demo partner.
 #[derive(Clone)]
 pub struct SandboxConfig {
@@ -61,7 +64,7 @@ impl Default for SandboxConfig {
             institution_code: "180309000002".into(),
             zone: chrono_tz::Asia::Jakarta,
             seed: 42,
-            initial_balance: 50_000_000,
+            initial_balance: DEFAULT_DEPOSIT,
             late_delay: Duration::from_secs(10),
             forced_fault: None,
         }

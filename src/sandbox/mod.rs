@@ -35,13 +35,23 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 pub use catalog::{Product, ProductKind, FORMULA_DECLINES, FORMULA_NAMES, PRODUCTS};
-pub use config::SandboxConfig;
+pub use config::{SandboxConfig, DEFAULT_DEPOSIT};
 pub use faults::{biller, result_desc, ForcedFault};
+pub use server::DEPOSIT_PATH;
 pub use state::{Delivery, ReceivedMessage};
 
 use crate::h2h::{business_date, MessageType, H2H_PATH};
 use host::Reply;
 use state::State;
+
+/// A deposit movement that would leave the balance negative (or overflow it): nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a movement of {amount} would take the deposit of {balance} below zero")]
+pub struct DepositRefused {
+    /// The balance, unchanged.
+    pub balance: i64,
+    pub amount: i64,
+}
 
 /// Where `mpospay-gateway sandbox` listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
@@ -102,6 +112,23 @@ impl Sandbox {
     /// The deposit balance now.
     pub fn balance(&self) -> i64 {
         lock(&self.shared.state).balance
+    }
+
+    /// Moves money into (`amount > 0`, a top-up) or out of (`amount < 0`, a charge the gateway
+    /// knows nothing of) the deposit, as happens at the real host outside the H2H path. Returns
+    /// the new balance; a charge beyond the balance is refused and changes nothing.
+    pub fn adjust_deposit(&self, amount: i64) -> Result<i64, DepositRefused> {
+        let mut state = lock(&self.shared.state);
+        let balance = state
+            .balance
+            .checked_add(amount)
+            .filter(|balance| *balance >= 0)
+            .ok_or(DepositRefused {
+                balance: state.balance,
+                amount,
+            })?;
+        state.balance = balance;
+        Ok(balance)
     }
 
     pub fn forced_fault(&self) -> Option<ForcedFault> {
@@ -182,6 +209,11 @@ impl SandboxHandle {
         self.sandbox.set_forced_fault(fault);
     }
 
+    /// A top-up (`amount > 0`) or an outside charge (`amount < 0`); see [`Sandbox::adjust_deposit`].
+    pub fn adjust_deposit(&self, amount: i64) -> Result<i64, DepositRefused> {
+        self.sandbox.adjust_deposit(amount)
+    }
+
     /// Stops the server: held and late answers are dropped, then it waits for the workers.
     pub async fn stop(mut self) {
         self.sandbox.shared.shutdown.send_replace(true);
@@ -217,8 +249,8 @@ pub async fn run(config: SandboxConfig, listen: SocketAddr) -> std::io::Result<(
     let listener = TcpListener::bind(listen)?;
     let addr = listener.local_addr()?;
     let banner = format!(
-        "MPospay sandbox listening on http://{addr}{H2H_PATH} (client_id {}, account {}, institution {}, zone {}, seed {})",
-        config.client_id, config.account, config.institution_code, config.zone, config.seed
+        "MPospay sandbox listening on http://{addr}{H2H_PATH} (client_id {}, account {}, institution {}, zone {}, seed {}, deposit {}; control: http://{addr}{DEPOSIT_PATH})",
+        config.client_id, config.account, config.institution_code, config.zone, config.seed, config.initial_balance
     );
     let sandbox = Sandbox::new(config);
     let server = server::build(sandbox, listener, true)?;

@@ -1,5 +1,6 @@
-//! The actix-web app: one route, `POST /finsbu/h2h`, the HTTP-level checks, and the delivery of
-//! the host's answer (now, late, lost, HTTP 500, not JSON, or never).
+//! The actix-web app: the H2H route, `POST /finsbu/h2h`, with its HTTP-level checks and the
+//! delivery of the host's answer (now, late, lost, HTTP 500, not JSON, or never); and the
+//! sandbox's own control plane beside it, `GET`/`POST /sandbox/deposit` (docs/sandbox.md).
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -15,6 +16,10 @@ use super::host::Plan;
 use super::validate::{self, Refusal};
 use super::Sandbox;
 use crate::h2h::H2H_PATH;
+
+/// The control route for top-ups and outside charges: not part of the protocol, so it carries
+/// none of its headers or signature, and answers loopback peers only.
+pub const DEPOSIT_PATH: &str = "/sandbox/deposit";
 
 /// Bodies are a few hundred bytes; `billNumber` alone may hold 1500 characters.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -32,6 +37,11 @@ pub(crate) fn build(
             .app_data(data.clone())
             // Other methods on the path get actix's 405, other paths its 404.
             .service(web::resource(H2H_PATH).route(web::post().to(h2h)))
+            .service(
+                web::resource(DEPOSIT_PATH)
+                    .route(web::get().to(deposit_balance))
+                    .route(web::post().to(move_deposit)),
+            )
     })
     .workers(2)
     // Longer than the client's pooled keep-alive, so the sandbox never closes a connection the
@@ -87,6 +97,52 @@ async fn h2h(req: HttpRequest, body: web::Payload, sandbox: web::Data<Sandbox>) 
             stopped_within(shutdown, None).await;
             lost()
         }
+    }
+}
+
+/// `POST /sandbox/deposit`: `amount` in rupiah, positive for a top-up, negative for a charge.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DepositMovement {
+    amount: i64,
+}
+
+/// The control plane moves money without a signature, so only this machine may use it (the
+/// sandbox can be bound to a public address for a partner's devices).
+fn from_loopback(req: &HttpRequest) -> bool {
+    req.peer_addr().is_some_and(|peer| peer.ip().is_loopback())
+}
+
+fn not_from_loopback() -> HttpResponse {
+    HttpResponse::Forbidden().json(serde_json::json!({
+        "error": "the sandbox's control routes answer loopback clients only"
+    }))
+}
+
+async fn deposit_balance(req: HttpRequest, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    if !from_loopback(&req) {
+        return not_from_loopback();
+    }
+    HttpResponse::Ok().json(serde_json::json!({ "balance": sandbox.balance() }))
+}
+
+async fn move_deposit(
+    req: HttpRequest,
+    movement: web::Json<DepositMovement>,
+    sandbox: web::Data<Sandbox>,
+) -> HttpResponse {
+    if !from_loopback(&req) {
+        return not_from_loopback();
+    }
+    match sandbox.adjust_deposit(movement.amount) {
+        Ok(balance) => {
+            tracing::info!(amount = movement.amount, balance, "sandbox deposit moved");
+            HttpResponse::Ok().json(serde_json::json!({ "balance": balance }))
+        }
+        Err(refused) => HttpResponse::UnprocessableEntity().json(serde_json::json!({
+            "error": refused.to_string(),
+            "balance": refused.balance,
+        })),
     }
 }
 

@@ -264,13 +264,16 @@
   // ---------------------------------------------------------------- tabs
 
   function selectTab(name) {
-    for (const tab of ["transactions", "report"]) {
+    for (const tab of ["transactions", "report", "reconciliation"]) {
       const selected = tab === name;
       $(`tab-${tab}`).setAttribute("aria-selected", String(selected));
       $(`panel-${tab}`).hidden = !selected;
     }
     if (name === "report" && $("report-content").hidden && $("report-error").hidden) {
       loadReport();
+    }
+    if (name === "reconciliation" && $("recon-content").hidden && $("recon-error").hidden) {
+      loadReconciliation();
     }
   }
 
@@ -615,6 +618,138 @@
     $("report-content").hidden = false;
   }
 
+  // ---------------------------------------------------------------- reconciliation
+
+  async function loadReconciliation(event) {
+    if (event) event.preventDefault();
+    const input = $("recon-date");
+    if (!input.value) input.value = jakartaToday();
+    const date = input.value;
+    const button = $("recon-show");
+    setBusy(button, true);
+    showAlert($("recon-error"), null);
+    try {
+      const report = await getJson(`/v1/reports/reconciliation?date=${encodeURIComponent(date)}`, "read reports");
+      renderReconciliation(report);
+    } catch (e) {
+      $("recon-content").hidden = true;
+      showAlert($("recon-error"), e.message);
+    } finally {
+      setBusy(button, false);
+    }
+  }
+
+  /** A link that opens the transaction detail, or a dash when there is no transaction. */
+  function transactionLink(id) {
+    if (!id) return el("span", { class: "muted" }, "—");
+    const link = el("button", { type: "button", class: "link mono", "data-transaction": id }, String(id).slice(0, 13) + "…");
+    link.addEventListener("click", () => openDetail(id));
+    return link;
+  }
+
+  function renderReconciliation(report) {
+    const zone = report.timeZone || ZONE;
+    $("recon-title").textContent = `${longDate(report.date || $("recon-date").value)} · business day in ${zone}`;
+    $("recon-badge").replaceChildren(
+      report.balanced
+        ? el("span", { class: "badge badge-succeeded", id: "recon-balanced" }, "balanced")
+        : el("span", { class: "badge badge-failed", id: "recon-balanced" }, "not balanced")
+    );
+    $("recon-opening").textContent = rupiah(report.openingBalance ?? 0);
+    $("recon-closing").textContent = rupiah(report.closingBalance ?? 0);
+    $("recon-succeeded").textContent = `${integer(report.succeededCount ?? 0)} · ${rupiah(report.succeededTotal ?? 0)}`;
+    $("recon-unexplained").textContent = rupiah(report.unexplainedTotal ?? 0);
+    $("recon-open").textContent = `${integer(report.pendingCount ?? 0)} / ${integer(report.reviewCount ?? 0)}`;
+
+    const breaks = Array.isArray(report.unexplained) ? report.unexplained : [];
+    const tbody = $("recon-body");
+    tbody.replaceChildren();
+    for (const b of breaks) {
+      tbody.append(
+        el(
+          "tr",
+          { class: "break-row" },
+          el("td", { class: `num nowrap ${b.amount < 0 ? "negative" : "positive"}` }, signedRupiah(b.amount)),
+          el("td", { class: "num nowrap" }, rupiah(b.fromBalance)),
+          el("td", { class: "num nowrap" }, rupiah(b.toBalance)),
+          el("td", {}, transactionLink(b.after)),
+          el("td", {}, transactionLink(b.before))
+        )
+      );
+    }
+    if (breaks.length === 0) {
+      tbody.append(el("tr", { class: "empty" }, el("td", { colspan: 5 }, "No unexplained movement: the chain is unbroken.")));
+    }
+    drawBalanceChart($("recon-chart"), report);
+    $("recon-content").hidden = false;
+  }
+
+  function signedRupiah(value) {
+    return value < 0 ? `− ${rupiah(-value)}` : `+ ${rupiah(value)}`;
+  }
+
+  const SVG = "http://www.w3.org/2000/svg";
+
+  /** An SVG element; attribute values are set one by one, never parsed as markup. */
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
+    for (const child of children) {
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  /**
+   * The balance over the day as a step line in upstream order (one step per point, starting
+   * from the opening balance), with each break marked where it lies in the chain.
+   */
+  function drawBalanceChart(figure, report) {
+    figure.replaceChildren();
+    const points = Array.isArray(report.points) ? report.points : [];
+    if (points.length === 0) {
+      figure.append(el("figcaption", { class: "muted" }, "No balance known for this day."));
+      return;
+    }
+    const values = [report.openingBalance ?? points[0].balance, ...points.map((p) => p.balance)];
+    const width = 720, height = 220, left = 96, right = 12, top = 12, bottom = 28;
+    let low = Math.min(...values), high = Math.max(...values);
+    if (low === high) { low -= 1; high += 1; }
+    const x = (i) => left + (i * (width - left - right)) / Math.max(values.length - 1, 1);
+    const y = (v) => top + ((high - v) * (height - top - bottom)) / (high - low);
+
+    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "balance-chart", role: "img" });
+    chart.append(svg("title", {}, "Deposit balance over the day, in upstream order"));
+    for (const v of [high, (high + low) / 2, low]) {
+      chart.append(svg("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), class: "chart-grid" }));
+      chart.append(svg("text", { x: left - 6, y: y(v) + 4, class: "chart-axis", "text-anchor": "end" }, rupiah(Math.round(v))));
+    }
+    const path = values.map((v, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    chart.append(svg("path", { d: path, class: "chart-line" }));
+
+    // The breaks come in chain order: each lies after the first value, from where the last one
+    // was found, that equals its from balance.
+    let marked = 0;
+    let cursor = 0;
+    for (const b of Array.isArray(report.unexplained) ? report.unexplained : []) {
+      let i = cursor;
+      while (i < values.length && values[i] !== b.fromBalance) i++;
+      if (i >= values.length) continue;
+      cursor = i + 1;
+      const at = x(Math.min(i + 0.5, values.length - 1));
+      const mark = svg("g", { class: "chart-break" },
+        svg("title", {}, `Unexplained ${signedRupiah(b.amount)}`),
+        svg("line", { x1: at, x2: at, y1: y(b.fromBalance), y2: y(b.toBalance) }),
+        svg("circle", { cx: at, cy: y(b.toBalance), r: 4 }));
+      chart.append(mark);
+      marked++;
+    }
+    chart.setAttribute("data-breaks", String(marked));
+    chart.append(svg("text", { x: left, y: height - 8, class: "chart-axis" }, "start of day"));
+    chart.append(svg("text", { x: width - right, y: height - 8, class: "chart-axis", "text-anchor": "end" }, "end of day"));
+    figure.append(chart);
+  }
+
   // ---------------------------------------------------------------- start
 
   function start() {
@@ -626,6 +761,8 @@
     $("load-more").addEventListener("click", loadMore);
     $("download-csv").addEventListener("click", downloadCsv);
     $("report-form").addEventListener("submit", loadReport);
+    $("recon-form").addEventListener("submit", loadReconciliation);
+    $("tab-reconciliation").addEventListener("click", () => selectTab("reconciliation"));
     $("tab-transactions").addEventListener("click", () => selectTab("transactions"));
     $("tab-report").addEventListener("click", () => selectTab("report"));
     $("detail-close").addEventListener("click", () => $("detail").close());
@@ -634,6 +771,7 @@
       if (event.target === $("detail")) $("detail").close();
     });
     $("report-date").value = jakartaToday();
+    $("recon-date").value = jakartaToday();
 
     if (apiKey()) enterApp();
     else showSignIn();

@@ -1,7 +1,7 @@
-//! The finance staff's page (`GET /ui/`): search, transaction detail, daily report, CSV export
-//! and the deposit balance. Plain HTML, CSS and JavaScript embedded in the binary: no CDN, no
-//! build step. The page talks to the `/v1` API with a finance key the user types in; it holds
-//! no secret of its own.
+//! The finance staff's page (`GET /ui/`): search, transaction detail, daily report, the deposit
+//! reconciliation (its chart drawn as inline SVG), CSV export and the deposit balance. Plain
+//! HTML, CSS and JavaScript embedded in the binary: no CDN, no build step. The page talks to the
+//! `/v1` API with a finance key the user types in; it holds no secret of its own.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpResponse};
