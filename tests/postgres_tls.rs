@@ -5,14 +5,13 @@
 //!
 //! Needs the PostgreSQL server binaries (see testkit's PrivatePostgres).
 
-
 use std::path::Path;
 use std::process::Command;
 
 use mpospay_gateway::store;
+use mpospay_testkit::test_ca::TestCa;
 use mpospay_testkit::PrivatePostgres;
 use sqlx::Connection;
-use mpospay_testkit::test_ca::TestCa;
 
 /// A cluster serving TLS with a certificate for 127.0.0.1 from `ca`.
 async fn cluster_with_tls(ca: &TestCa, dir: &Path) -> PrivatePostgres {
@@ -71,7 +70,7 @@ async fn the_store_connects_over_verified_tls() {
     let store = store::connect(&url, 2)
         .await
         .unwrap_or_else(|error| panic!("the store connects over TLS: {error:#}"));
-    assert!(store.list_warnings(10).await.expect("a query").is_empty());
+    assert!(store.list_api_keys().await.expect("a query").is_empty());
 
     // The same URL's connections really are TLS ones.
     let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();

@@ -637,7 +637,9 @@ async fn idempotency_keys_claim_once_and_replay(db: &TestDb) {
     unlinked.trx_id = "00000077".into();
     for key in ["nope", "order-42"] {
         assert!(matches!(
-            store.insert_transaction_for_key(&unlinked, "shop", key).await,
+            store
+                .insert_transaction_for_key(&unlinked, "shop", key)
+                .await,
             Err(StoreError::KeyTaken)
         ));
     }

@@ -6,7 +6,6 @@
 //! Needs `nginx` (Debian: `apt-get install nginx-light`); as root the test installs it when it is
 //! missing. Without it the test fails and says so; it never skips.
 
-
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,8 +20,8 @@ use mpospay_gateway::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use mpospay_gateway::startup::{Application, RunOptions};
 use mpospay_gateway::store;
 use mpospay_gateway::tls::ClientIdentity;
-use serde_json::{json, Value};
 use mpospay_testkit::test_ca::{Issued, TestCa};
+use serde_json::{json, Value};
 
 /// A bill the simulator knows (PROTOCOL.md's examples).
 const BILL: (&str, &str) = ("AF085713323054", "2042");

@@ -75,8 +75,10 @@ impl Write {
     fn has(&self, part: BatchPart) -> bool {
         matches!(
             (self, part),
-            (Write::Inquiry(..), BatchPart::Transactions | BatchPart::Exchanges)
-                | (Write::Exchange(_), BatchPart::Exchanges)
+            (
+                Write::Inquiry(..),
+                BatchPart::Transactions | BatchPart::Exchanges
+            ) | (Write::Exchange(_), BatchPart::Exchanges)
                 | (Write::CompleteKey(_), BatchPart::KeyAnswers)
         )
     }
