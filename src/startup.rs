@@ -98,7 +98,7 @@ impl Application {
         let zone = web::Data::new(http::search::BusinessZone(settings.zone));
         let rate_limiter = web::Data::new(http::rate_limit::RateLimiter::new(&settings.rate_limit));
         let server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .wrap(from_fn(http::rate_limit::limit))
                 .wrap(from_fn(http::metrics::record))
                 .wrap(from_fn(http::request_id::assign))
@@ -106,8 +106,8 @@ impl Application {
                 .app_data(zone.clone())
                 .app_data(rate_limiter.clone())
                 .app_data(web::Data::new(make_payments()))
-                .app_data(web::PayloadConfig::new(4 * http::body::MAX_BODY_BYTES))
-                .configure(http::routes)
+                .app_data(web::PayloadConfig::new(4 * http::body::MAX_BODY_BYTES));
+            http::register(app)
         })
         .workers(options.workers.unwrap_or_else(|| {
             std::thread::available_parallelism()

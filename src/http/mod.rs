@@ -19,12 +19,36 @@ pub mod search;
 mod transactions;
 pub mod views;
 
-use actix_web::web;
+use actix_web::dev::{ServiceFactory, ServiceRequest};
+use actix_web::{web, App};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
 
 use error::ApiError;
 
-/// Registers every route.
-pub fn routes(config: &mut web::ServiceConfig) {
+/// Registers every route on `app`. The documented ones go through utoipa-actix-web, so the
+/// served OpenAPI document is collected from the very registrations the app serves: a served
+/// route is in it, and nothing is in it that is not served. The routes outside the document (the
+/// document itself, its Swagger UI, the finance page) are registered the plain actix way.
+pub fn register<T>(app: App<T>) -> App<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    let (app, document) = app
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(documented_routes)
+        .split_for_parts();
+    let document = openapi::with_conventions(document);
+    app.configure(|config| openapi::routes(config, document))
+        .configure(crate::ui::routes)
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::RouteNotFound)
+        }))
+}
+
+/// The routes the OpenAPI document describes, each handler carrying its `#[utoipa::path]`.
+pub(crate) fn documented_routes(config: &mut ServiceConfig) {
     config
         .service(health::healthz)
         .service(health::readyz)
@@ -41,10 +65,5 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(reports::daily)
         .service(api_keys::create)
         .service(api_keys::list)
-        .service(api_keys::revoke)
-        .configure(openapi::routes)
-        .configure(crate::ui::routes)
-        .default_service(web::to(|| async {
-            Err::<actix_web::HttpResponse, _>(ApiError::RouteNotFound)
-        }));
+        .service(api_keys::revoke);
 }

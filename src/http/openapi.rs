@@ -1,6 +1,8 @@
-//! The OpenAPI 3 document of the REST API, generated from the route handlers' `#[utoipa::path]`
-//! annotations and the views' `ToSchema` derives, served at `GET /openapi.json`, and a Swagger UI
-//! page to read it at `GET /docs/` (assets embedded in the binary: no CDN). Neither needs a key.
+//! The OpenAPI 3 document of the REST API, collected from the registrations of the documented
+//! route handlers ([`super::documented_routes`], through utoipa-actix-web) with their
+//! `#[utoipa::path]` annotations and the views' `ToSchema` derives, served at
+//! `GET /openapi.json`, and a Swagger UI page to read it at `GET /docs/` (assets embedded in the
+//! binary: no CDN). Neither needs a key.
 //!
 //! The request bodies it describes are the types the handlers parse ([`super::body::JsonBody`]),
 //! and the patterns of bodies, paths, headers and filters are the domain newtypes' own
@@ -9,12 +11,13 @@
 //! are added to each operation by [`Conventions`], so that no route can forget them.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, App, HttpResponse};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Every error answer: the body that [`super::error::ApiError`] serves is the one documented.
@@ -53,23 +56,6 @@ is 429 `rate_limited` with `Retry-After`.";
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mpospay-gateway", version = env!("CARGO_PKG_VERSION"), description = DESCRIPTION),
-    paths(
-        super::bills::inquire,
-        super::bills::pay,
-        super::purchases::purchase,
-        super::transactions::show,
-        super::transactions::advise,
-        super::search::search,
-        super::search::export,
-        super::reports::daily,
-        super::balance::balance,
-        super::api_keys::create,
-        super::api_keys::list,
-        super::api_keys::revoke,
-        super::health::healthz,
-        super::health::readyz,
-        super::metrics::scrape,
-    ),
     components(schemas(
         super::views::TransactionView,
         super::views::TransactionType,
@@ -79,7 +65,6 @@ is 429 `rate_limited` with `Retry-After`.";
         crate::domain::BillNumber,
         crate::domain::IdempotencyKey,
     )),
-    modifiers(&Conventions),
     tags(
         (name = "bills", description = "Postpaid bills: inquiry, then payment of the inquired bill."),
         (name = "purchases", description = "Prepaid purchases."),
@@ -92,16 +77,34 @@ is 429 `rate_limited` with `Retry-After`.";
 )]
 struct ApiDoc;
 
-/// The OpenAPI document of the whole API.
+/// The OpenAPI document of the whole API, as [`super::register`] serves it: collected from the
+/// same registrations ([`super::documented_routes`]) on an app that is never served.
 pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, document) = App::new()
+        .into_utoipa_app()
+        .openapi(base())
+        .configure(super::documented_routes)
+        .split_for_parts();
+    with_conventions(document)
+}
+
+/// What the registrations do not say: info, tags, and the schemas no operation collects.
+pub(super) fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// Registers `GET /openapi.json` and the Swagger UI under `/docs/` (`/docs` redirects there).
-pub fn routes(config: &mut web::ServiceConfig) {
+/// Adds to the collected operations what they all share ([`Conventions`]).
+pub(super) fn with_conventions(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    Conventions.modify(&mut document);
+    document
+}
+
+/// Registers `GET /openapi.json` (serving `document`) and the Swagger UI under `/docs/` (`/docs`
+/// redirects there).
+pub fn routes(config: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
     config
         .route("/docs", web::get().to(redirect_to_docs))
-        .service(SwaggerUi::new("/docs/{_:.*}").url(OPENAPI_PATH, document()));
+        .service(SwaggerUi::new("/docs/{_:.*}").url(OPENAPI_PATH, document));
 }
 
 /// The page's assets are relative to `/docs/`.

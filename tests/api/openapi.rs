@@ -1,6 +1,7 @@
 //! `GET /openapi.json` and the page that reads it, `GET /docs/`, served by the real gateway
 //! without an API key.
 
+use mpospay_gateway::http::openapi;
 use serde_json::Value;
 
 use crate::helpers::{spawn_app, Backend};
@@ -21,6 +22,13 @@ async fn the_document_and_its_reader_are_served_without_a_key() {
     );
     assert!(document.header("x-request-id").is_some());
     let body = &document.body;
+    // The served document is the one collected from the registrations (tests/openapi.rs
+    // checks that one).
+    assert_eq!(
+        *body,
+        serde_json::to_value(openapi::document()).expect("the document serializes"),
+        "the served document differs from openapi::document()"
+    );
     assert!(
         body["openapi"].as_str().unwrap_or("").starts_with("3."),
         "{}",
