@@ -167,12 +167,8 @@ async fn serve(mut settings: Settings, sandbox_deposit: Option<i64>) -> anyhow::
         };
         let handle = sandbox::spawn_on_loopback(config.clone()).await?;
         settings.upstream = Some(UpstreamSettings {
-            url: handle.base_url(),
-            origin: "localhost".into(),
-            credentials: config.credentials(),
-            timeout: Duration::from_secs(5),
             max_connections: 64,
-            tls: Default::default(),
+            ..config.upstream_settings(handle.base_url())
         });
         eprintln!(
             "sandbox upstream simulator listening on {} (deposit {deposit}; top-ups and outside charges: \

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mpospay_gateway::config::{RawSettings, Settings, UpstreamSettings};
+use mpospay_gateway::config::{RawSettings, Settings};
 use mpospay_gateway::keys::{self, Role};
 use mpospay_gateway::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use mpospay_gateway::startup::{Application, RunOptions};
@@ -83,14 +83,7 @@ fn settings(upstream_url: &str, database_url: &str, sandbox: &SandboxConfig) -> 
     }
     .validate()
     .expect("default settings are valid");
-    settings.upstream = Some(UpstreamSettings {
-        url: upstream_url.to_string(),
-        origin: "tests.local".into(),
-        credentials: sandbox.credentials(),
-        timeout: Duration::from_secs(5),
-        max_connections: 16,
-        tls: Default::default(),
-    });
+    settings.upstream = Some(sandbox.upstream_settings(upstream_url.to_string()));
     settings.zone = chrono_tz::Asia::Jakarta;
     settings
 }

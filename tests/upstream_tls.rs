@@ -104,12 +104,9 @@ async fn spawn_gateway(upstream: &TlsUpstream, database_url: &str, tls: Upstream
     .validate()
     .expect("default settings are valid");
     settings.upstream = Some(UpstreamSettings {
-        url: upstream.url(),
-        origin: "tests.local".into(),
-        credentials: SandboxConfig::default().credentials(),
-        timeout: Duration::from_secs(5),
         max_connections: 4,
         tls,
+        ..SandboxConfig::default().upstream_settings(upstream.url())
     });
     settings.zone = chrono_tz::Asia::Jakarta;
     let store = store::connect(database_url, 4)

@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use super::faults::ForcedFault;
+use crate::config::UpstreamSettings;
 use crate::h2h::Credentials;
 
 /// The demo partner's deposit at start, in rupiah.
@@ -48,6 +49,19 @@ impl SandboxConfig {
             account: self.account.clone(),
             institution_code: self.institution_code.clone(),
             zone: self.zone,
+        }
+    }
+
+    /// The gateway's upstream settings for this instance at `base_url` (what `serve --sandbox`
+    /// and the tests use): its partner's credentials, plain HTTP, a 5 s timeout, 16 connections.
+    pub fn upstream_settings(&self, base_url: String) -> UpstreamSettings {
+        UpstreamSettings {
+            url: base_url,
+            origin: "localhost".into(),
+            credentials: self.credentials(),
+            timeout: Duration::from_secs(5),
+            max_connections: 16,
+            tls: Default::default(),
         }
     }
 }

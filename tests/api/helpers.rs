@@ -249,12 +249,8 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         database_max_connections: 8,
         log_format: "pretty".into(),
         upstream: Some(UpstreamSettings {
-            url: upstream_url.to_string(),
-            origin: "tests.local".into(),
-            credentials: config.credentials(),
             timeout: options.upstream_timeout,
-            max_connections: 16,
-            tls: Default::default(),
+            ..config.upstream_settings(upstream_url.to_string())
         }),
         zone: chrono_tz::Asia::Jakarta,
         payments: options.payments.clone(),
