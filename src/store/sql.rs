@@ -6,8 +6,8 @@
 //! reads and for every executor, so the shared text is compiled once per database instead.
 //! What really differs lives in each database's [`Dialect`] (`postgres.rs`, `sqlite.rs`): where
 //! trxIds come from, how a group-commit batch is committed, how due advice is claimed, how the
-//! "already paid" index names itself, the readiness write probe, the last-balance query's index
-//! hint, and how a uuid is stored.
+//! "already paid" index names itself, the readiness write probe, and how a uuid is stored. Each
+//! table's columns are named once ([`columns!`]).
 //!
 //! A method is one autocommitted statement (plus a read-only follow-up where a conflict has to
 //! be explained), except where writes must commit together: `insert_transaction_for_key` (the
@@ -23,7 +23,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::migrate::Migrator;
-use sqlx::query_builder::Separated;
 use sqlx::{Database, Pool, Postgres, QueryBuilder, Row, Sqlite};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -96,38 +95,95 @@ pub const TRX_ID_BLOCK: i64 = 32;
 /// payment turned out to have failed in the meantime.
 const PAID_RETRIES: usize = 3;
 
-/// The columns of `transactions` that [`Store::update_transaction`] writes, in the order
-/// `bind_mutable_fields` binds them.
-macro_rules! mutable_columns {
-    () => {
-        "status, request_id, trx_id, retrieval, amount, admin_fee, payment_code, info1, info2, \
-         info3, sheets, balance_after, result_code, result_description, error_code, \
-         advice_attempts, next_advice_at, not_found_since, review_reason, expires_at, \
-         updated_at, completed_at"
+/// The columns of a table, each named once, with what every statement derives from them: the
+/// column list of SQL text (`names`), the binds of a row (`bind`) and the row reader (`read`),
+/// in one order. A column holds the record's field of the same name, stored as is unless it
+/// says how: `uuid`, `opt_uuid`, or `name(Type)` (an enum by its `as_str`, read with
+/// `Type::parse`). Columns come in bracketed groups; `first` applies an operation to the first
+/// group only (the mutable columns of `transactions`, all that an update writes).
+macro_rules! columns {
+    (first $op:ident $args:tt [$($group:tt)*] $($rest:tt)*) => {
+        $crate::store::sql::columns!($op $args [$($group)*])
     };
-}
-
-/// Every column of `transactions`: the ones set once, then [`mutable_columns!`].
-macro_rules! transaction_columns {
-    () => {
+    (names ()
+        [$first:ident $(: $fc:ident $(($ft:ty))?)? $(, $col:ident $(: $c:ident $(($t:ty))?)?)*]
+        $([$($more:ident $(: $mc:ident $(($mt:ty))?)?),*])*
+    ) => {
         concat!(
-            "id, kind, client, product, bill_number, inquiry_id, created_at, ",
-            $crate::store::sql::mutable_columns!()
+            stringify!($first)
+            $(, ", ", stringify!($col))*
+            $($(, ", ", stringify!($more))*)*
         )
     };
-}
-pub(crate) use {mutable_columns, transaction_columns};
-
-macro_rules! exchange_columns {
-    () => {
-        "id, transaction_id, message_type, trx_id, request, response, http_status, outcome, \
-         result_code, latency_ms, request_id, created_at"
+    (bind ($row:ident, $value:ident, $db:ty)
+        $([$($col:ident $(: $codec:ident $(($ty:ty))?)?),*])*
+    ) => {
+        $($(
+            $row.push_bind($crate::store::sql::columns!(@bind $db, $value.$col $(, $codec)?));
+        )*)*
+    };
+    (read ($row:ident, $record:ident)
+        $([$($col:ident $(: $codec:ident $(($ty:ty))?)?),*])*
+    ) => {
+        $record {
+            $($($col: $crate::store::sql::columns!(@read $row, $col $(, $codec $(($ty))?)?),)*)*
+        }
+    };
+    (@bind $db:ty, $field:expr) => { &$field };
+    (@bind $db:ty, $field:expr, uuid) => { stored::<$db>($field) };
+    (@bind $db:ty, $field:expr, opt_uuid) => { opt_stored::<$db>($field) };
+    (@bind $db:ty, $field:expr, name) => { $field.as_str() };
+    (@read $row:ident, $col:ident) => { $row.try_get(stringify!($col))? };
+    (@read $row:ident, $col:ident, uuid) => { Self::uuid_at($row, stringify!($col))? };
+    (@read $row:ident, $col:ident, opt_uuid) => { Self::opt_uuid_at($row, stringify!($col))? };
+    (@read $row:ident, $col:ident, name($ty:ty)) => {
+        Self::parsed_at($row, stringify!($col), <$ty>::parse)?
     };
 }
 
-macro_rules! api_key_columns {
+/// `transactions`: the mutable columns ([`Store::update_transaction`] writes them), then the
+/// ones set once.
+macro_rules! transaction_table {
+    ($($op:tt)+) => {
+        $crate::store::sql::columns!($($op)+
+            [status: name(TransactionStatus), request_id, trx_id, retrieval, amount, admin_fee,
+             payment_code, info1, info2, info3, sheets, balance_after, result_code,
+             result_description, error_code, advice_attempts, next_advice_at, not_found_since,
+             review_reason, expires_at, updated_at, completed_at]
+            [id: uuid, kind: name(TransactionKind), client, product, bill_number,
+             inquiry_id: opt_uuid, created_at])
+    };
+}
+
+/// Every column of `transactions`, for SQL text.
+macro_rules! transaction_columns {
     () => {
-        "id, lookup, hash, client, role, created_at, revoked_at, last_used_at"
+        $crate::store::sql::transaction_table!(names())
+    };
+}
+pub(crate) use {columns, transaction_columns, transaction_table};
+
+macro_rules! exchange_table {
+    ($($op:tt)+) => {
+        columns!($($op)+
+            [id: uuid, transaction_id: opt_uuid, message_type: name(MessageType), trx_id, request,
+             response, http_status, outcome: name(ExchangeOutcome), result_code, latency_ms,
+             request_id, created_at])
+    };
+}
+
+macro_rules! api_key_table {
+    ($($op:tt)+) => {
+        columns!($($op)+
+            [id: uuid, lookup, hash, client, role: name(Role), created_at, revoked_at, last_used_at])
+    };
+}
+
+macro_rules! idempotency_table {
+    ($($op:tt)+) => {
+        columns!($($op)+
+            [client, key, request_hash, transaction_id: opt_uuid, response_status, response_body,
+             created_at])
     };
 }
 
@@ -236,42 +292,8 @@ macro_rules! shared_statements {
                     ") "
                 ));
                 query.push_values(rows, |mut row, t| {
-                    row.push_bind(stored::<$db>(t.id))
-                        .push_bind(t.kind.as_str())
-                        .push_bind(&t.client)
-                        .push_bind(&t.product)
-                        .push_bind(&t.bill_number)
-                        .push_bind(opt_stored::<$db>(t.inquiry_id))
-                        .push_bind(t.created_at);
-                    Self::bind_mutable_fields(row, t);
+                    transaction_table!(bind (row, t, $db));
                 });
-            }
-
-            /// Binds the fields of [`mutable_columns!`], in its order.
-            fn bind_mutable_fields(mut fields: Separated<'_, $db, &'static str>, t: &Transaction) {
-                fields
-                    .push_bind(t.status.as_str())
-                    .push_bind(&t.request_id)
-                    .push_bind(&t.trx_id)
-                    .push_bind(&t.retrieval)
-                    .push_bind(t.amount)
-                    .push_bind(t.admin_fee)
-                    .push_bind(&t.payment_code)
-                    .push_bind(&t.info1)
-                    .push_bind(&t.info2)
-                    .push_bind(&t.info3)
-                    .push_bind(t.sheets)
-                    .push_bind(t.balance_after)
-                    .push_bind(&t.result_code)
-                    .push_bind(&t.result_description)
-                    .push_bind(&t.error_code)
-                    .push_bind(t.advice_attempts)
-                    .push_bind(t.next_advice_at)
-                    .push_bind(t.not_found_since)
-                    .push_bind(&t.review_reason)
-                    .push_bind(t.expires_at)
-                    .push_bind(t.updated_at)
-                    .push_bind(t.completed_at);
             }
 
             /// Appends `INSERT INTO exchanges … VALUES …` for `rows`.
@@ -281,22 +303,11 @@ macro_rules! shared_statements {
             ) {
                 query.push(concat!(
                     "INSERT INTO exchanges (",
-                    exchange_columns!(),
+                    exchange_table!(names ()),
                     ") "
                 ));
                 query.push_values(rows, |mut row, e| {
-                    row.push_bind(stored::<$db>(e.id))
-                        .push_bind(opt_stored::<$db>(e.transaction_id))
-                        .push_bind(e.message_type.as_str())
-                        .push_bind(&e.trx_id)
-                        .push_bind(&e.request)
-                        .push_bind(&e.response)
-                        .push_bind(e.http_status)
-                        .push_bind(e.outcome.as_str())
-                        .push_bind(&e.result_code)
-                        .push_bind(e.latency_ms)
-                        .push_bind(&e.request_id)
-                        .push_bind(e.created_at);
+                    exchange_table!(bind (row, e, $db));
                 });
             }
 
@@ -412,69 +423,17 @@ macro_rules! shared_statements {
             fn transaction_from_row(
                 row: &<$db as Database>::Row,
             ) -> Result<Transaction, StoreError> {
-                Ok(Transaction {
-                    id: Self::uuid_at(row, "id")?,
-                    kind: Self::parsed_at(row, "kind", TransactionKind::parse)?,
-                    status: Self::parsed_at(row, "status", TransactionStatus::parse)?,
-                    client: row.try_get("client")?,
-                    request_id: row.try_get("request_id")?,
-                    product: row.try_get("product")?,
-                    bill_number: row.try_get("bill_number")?,
-                    trx_id: row.try_get("trx_id")?,
-                    retrieval: row.try_get("retrieval")?,
-                    amount: row.try_get("amount")?,
-                    admin_fee: row.try_get("admin_fee")?,
-                    payment_code: row.try_get("payment_code")?,
-                    inquiry_id: Self::opt_uuid_at(row, "inquiry_id")?,
-                    info1: row.try_get("info1")?,
-                    info2: row.try_get("info2")?,
-                    info3: row.try_get("info3")?,
-                    sheets: row.try_get("sheets")?,
-                    balance_after: row.try_get("balance_after")?,
-                    result_code: row.try_get("result_code")?,
-                    result_description: row.try_get("result_description")?,
-                    error_code: row.try_get("error_code")?,
-                    advice_attempts: row.try_get("advice_attempts")?,
-                    next_advice_at: row.try_get("next_advice_at")?,
-                    not_found_since: row.try_get("not_found_since")?,
-                    review_reason: row.try_get("review_reason")?,
-                    expires_at: row.try_get("expires_at")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                    completed_at: row.try_get("completed_at")?,
-                })
+                Ok(transaction_table!(read (row, Transaction)))
             }
 
             fn exchange_from_row(
                 row: &<$db as Database>::Row,
             ) -> Result<ExchangeRecord, StoreError> {
-                Ok(ExchangeRecord {
-                    id: Self::uuid_at(row, "id")?,
-                    transaction_id: Self::opt_uuid_at(row, "transaction_id")?,
-                    message_type: Self::parsed_at(row, "message_type", MessageType::parse)?,
-                    trx_id: row.try_get("trx_id")?,
-                    request: row.try_get("request")?,
-                    response: row.try_get("response")?,
-                    http_status: row.try_get("http_status")?,
-                    outcome: Self::parsed_at(row, "outcome", ExchangeOutcome::parse)?,
-                    result_code: row.try_get("result_code")?,
-                    latency_ms: row.try_get("latency_ms")?,
-                    request_id: row.try_get("request_id")?,
-                    created_at: row.try_get("created_at")?,
-                })
+                Ok(exchange_table!(read (row, ExchangeRecord)))
             }
 
             fn api_key_from_row(row: &<$db as Database>::Row) -> Result<ApiKeyRecord, StoreError> {
-                Ok(ApiKeyRecord {
-                    id: Self::uuid_at(row, "id")?,
-                    lookup: row.try_get("lookup")?,
-                    hash: row.try_get("hash")?,
-                    client: row.try_get("client")?,
-                    role: Self::parsed_at(row, "role", Role::parse)?,
-                    created_at: row.try_get("created_at")?,
-                    revoked_at: row.try_get("revoked_at")?,
-                    last_used_at: row.try_get("last_used_at")?,
-                })
+                Ok(api_key_table!(read (row, ApiKeyRecord)))
             }
         }
 
@@ -530,10 +489,11 @@ macro_rules! shared_statements {
                 // A compare-and-set: one row-value assignment, only from the `expected` status.
                 let mut update = QueryBuilder::new(concat!(
                     "UPDATE transactions SET (",
-                    mutable_columns!(),
+                    transaction_table!(first names ()),
                     ") = ("
                 ));
-                Self::bind_mutable_fields(update.separated(", "), t);
+                let mut fields = update.separated(", ");
+                transaction_table!(first bind (fields, t, $db));
                 update.push(") WHERE id = ").push_bind(stored::<$db>(t.id));
                 update.push(" AND status = ").push_bind(expected.as_str());
                 let result = update.build().execute(&self.pool).await;
@@ -667,7 +627,7 @@ macro_rules! shared_statements {
             ) -> Result<Vec<ExchangeRecord>, StoreError> {
                 let rows = sqlx::query(concat!(
                     "SELECT ",
-                    exchange_columns!(),
+                    exchange_table!(names ()),
                     " FROM exchanges WHERE transaction_id = $1 ORDER BY created_at, id"
                 ))
                 .bind(stored::<$db>(transaction_id))
@@ -698,25 +658,20 @@ macro_rules! shared_statements {
                     if inserted.rows_affected() == 1 {
                         return Ok(KeyClaim::Claimed);
                     }
-                    let row = sqlx::query(
-                        "SELECT client, key, request_hash, transaction_id, response_status, \
-                         response_body, created_at \
-                         FROM idempotency_keys WHERE client = $1 AND key = $2",
-                    )
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        idempotency_table!(names ()),
+                        " FROM idempotency_keys WHERE client = $1 AND key = $2"
+                    ))
                     .bind(client)
                     .bind(key)
                     .fetch_optional(&self.pool)
                     .await?;
-                    if let Some(row) = row {
-                        return Ok(KeyClaim::Existing(IdempotencyRecord {
-                            client: row.try_get("client")?,
-                            key: row.try_get("key")?,
-                            request_hash: row.try_get("request_hash")?,
-                            transaction_id: Self::opt_uuid_at(&row, "transaction_id")?,
-                            response_status: row.try_get("response_status")?,
-                            response_body: row.try_get("response_body")?,
-                            created_at: row.try_get("created_at")?,
-                        }));
+                    if let Some(row) = row.as_ref() {
+                        return Ok(KeyClaim::Existing(idempotency_table!(read (
+                            row,
+                            IdempotencyRecord
+                        ))));
                     }
                 }
                 Err(anyhow::anyhow!("idempotency key {key:?} keeps changing; try again").into())
@@ -811,28 +766,22 @@ macro_rules! shared_statements {
             }
 
             async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-                sqlx::query(concat!(
+                let mut insert = QueryBuilder::new(concat!(
                     "INSERT INTO api_keys (",
-                    api_key_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                ))
-                .bind(stored::<$db>(key.id))
-                .bind(&key.lookup)
-                .bind(&key.hash)
-                .bind(&key.client)
-                .bind(key.role.as_str())
-                .bind(key.created_at)
-                .bind(key.revoked_at)
-                .bind(key.last_used_at)
-                .execute(&self.pool)
-                .await?;
+                    api_key_table!(names ()),
+                    ") "
+                ));
+                insert.push_values([key], |mut row, key| {
+                    api_key_table!(bind (row, key, $db));
+                });
+                insert.build().execute(&self.pool).await?;
                 Ok(())
             }
 
             async fn find_api_key(&self, lookup: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
                 let row = sqlx::query(concat!(
                     "SELECT ",
-                    api_key_columns!(),
+                    api_key_table!(names ()),
                     " FROM api_keys WHERE lookup = $1"
                 ))
                 .bind(lookup)
@@ -844,7 +793,7 @@ macro_rules! shared_statements {
             async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
                 let rows = sqlx::query(concat!(
                     "SELECT ",
-                    api_key_columns!(),
+                    api_key_table!(names ()),
                     " FROM api_keys ORDER BY created_at DESC, id DESC"
                 ))
                 .fetch_all(&self.pool)
