@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::http::{self, Connection, Response};
 
 /// The postpaid product whose simulator bills take any 13 digits starting `8888` (BPJS).
-const PRODUCT: &str = "1501";
+pub const PRODUCT: &str = "1501";
 
 /// What the load is sent to.
 pub enum Target {
@@ -53,6 +53,18 @@ impl Signer {
     }
 
     fn message(&self, kind: MessageType, bill: &str, payment_code: Option<String>) -> Vec<u8> {
+        let (headers, body) = self.parts(kind, bill, payment_code);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        http::request("POST", "upstream", H2H_PATH, &headers, &body)
+    }
+
+    /// The headers and the signed body of one H2H message (with a fresh trxId).
+    pub fn parts(
+        &self,
+        kind: MessageType,
+        bill: &str,
+        payment_code: Option<String>,
+    ) -> (Vec<(&'static str, String)>, Vec<u8>) {
         let request = self.credentials.build_request(
             Draft {
                 message_type: kind,
@@ -64,18 +76,13 @@ impl Signer {
             Utc::now(),
         );
         let body = serde_json::to_vec(&request).expect("a request serializes");
-        http::request(
-            "POST",
-            "upstream",
-            H2H_PATH,
-            &[
-                ("User-Agent", USER_AGENT),
-                ("Authorization", &self.basic),
-                ("Content-Type", "application/json"),
-                ("Origin", "bench.local"),
-            ],
-            &body,
-        )
+        let headers = vec![
+            ("User-Agent", USER_AGENT.to_string()),
+            ("Authorization", self.basic.clone()),
+            ("Content-Type", "application/json".to_string()),
+            ("Origin", "bench.local".to_string()),
+        ];
+        (headers, body)
     }
 }
 

@@ -13,6 +13,7 @@ mod http;
 mod load;
 mod report;
 mod suite;
+mod wrk;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -32,7 +33,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole comparison (scripts/bench), or --growth / --soak / --all.
-    Suite(suite::SuiteArgs),
+    Suite(Box<suite::SuiteArgs>),
     /// One scenario against a running gateway or H2H endpoint; prints JSON.
     Run(RunArgs),
 }
@@ -75,7 +76,7 @@ struct RunArgs {
 async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Suite(args) => suite::run(args).await,
+        Command::Suite(args) => suite::run(*args).await,
         Command::Run(args) => run(args).await,
     };
     if let Err(error) = result {

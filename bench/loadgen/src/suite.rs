@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::env::{self, CpuSnapshot, DbCounters, GatewayOptions, Keys, Nginx, Postgres};
 use crate::load::{self, Mode, Plan, RunResult, Scenario, Signer, Target};
 use crate::report::{self, Series};
+use crate::wrk::{self, Vary};
 
 /// The suite's settings (the `suite` subcommand's options).
 #[derive(Debug, Clone, clap::Args)]
@@ -52,6 +53,15 @@ pub struct SuiteArgs {
     /// Saturation mode: concurrent connections (closed loop).
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
+    /// wrk runs: seconds per run.
+    #[arg(long, default_value_t = 8)]
+    pub wrk_duration: u64,
+    /// wrk runs: connections for inquiries (one wrk thread).
+    #[arg(long, default_value_t = 32)]
+    pub wrk_connections: usize,
+    /// wrk runs: connections for purchases, and pgbench's clients beside them.
+    #[arg(long, default_value_t = 16)]
+    pub wrk_write_connections: usize,
     /// pgbench clients (default: --connections, the payment flow's client count).
     #[arg(long)]
     pub pgbench_clients: Option<usize>,
@@ -95,6 +105,7 @@ struct Ctx {
     tmp: PathBuf,
     upstream_latency: Duration,
     nginx: Option<String>,
+    wrk: Option<String>,
     pgbench: Option<String>,
     notes: Vec<String>,
     started: Instant,
@@ -125,6 +136,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         },
         upstream_latency: Duration::from_millis(args.upstream_latency_ms),
         nginx: env::nginx_version(),
+        wrk: wrk::version(),
         pgbench: env::pgbench_version(),
         notes: Vec::new(),
         started: Instant::now(),
@@ -189,6 +201,7 @@ async fn header(ctx: &Ctx, kind: &str) -> Value {
         "load_average_at_start": env::load_average(),
         "postgres": ctx.pg.describe().await,
         "nginx": ctx.nginx,
+        "wrk": ctx.wrk,
         "pgbench": ctx.pgbench,
         "settings": {
             "repeats": ctx.args.repeats,
@@ -203,6 +216,9 @@ async fn header(ctx: &Ctx, kind: &str) -> Value {
             "gateway": "separate process: mpospay-gateway serve, default workers (one per core), default pool (16), JSON logs at info (discarded)",
             "simulator": "in the harness process (its own 2 worker threads); fresh per block",
             "load_generator": "one thread, HTTP/1.1 keep-alive, one request in flight per connection",
+            "wrk": {"threads": 1, "connections": ctx.args.wrk_connections,
+                    "write_connections": ctx.args.wrk_write_connections,
+                    "duration_s": ctx.args.wrk_duration},
         },
     })
 }
@@ -371,6 +387,67 @@ async fn measure(
     rss: bool,
     tag: &str,
 ) -> (RunResult, Value) {
+    let (result, usage) = observe(pids, rss, load::run(target, plan, tag)).await;
+    let mut json = result.to_json();
+    usage.add_to(&mut json, result.all_ops);
+    (result, json)
+}
+
+/// What the machine spent while a run ran.
+struct Usage {
+    cpu: CpuSnapshot,
+    wall: f64,
+    rss_max_kib: Option<u64>,
+    has_server: bool,
+}
+
+impl Usage {
+    /// Adds the CPU time per operation (`ops` of them) and the RSS to a run's JSON.
+    fn add_to(&self, json: &mut Value, ops: u64) {
+        let per_op = |seconds: f64| {
+            if ops == 0 {
+                0.0
+            } else {
+                seconds * 1e6 / ops as f64
+            }
+        };
+        if let Some(map) = json.as_object_mut() {
+            if let Some(max) = self.rss_max_kib {
+                map.insert("rss_max_mib".into(), json!(max as f64 / 1024.0));
+            }
+            if self.has_server {
+                map.insert(
+                    "cpu_server_us_per_op".into(),
+                    json!(per_op(self.cpu.gateway)),
+                );
+            }
+            map.insert(
+                "cpu_postgres_us_per_op".into(),
+                json!(per_op(self.cpu.postgres)),
+            );
+            map.insert(
+                "cpu_harness_us_per_op".into(),
+                json!(per_op(self.cpu.harness)),
+            );
+            // Cores busy with anything else during the run (other users of the machine): noise.
+            map.insert(
+                "other_cpu_cores".into(),
+                json!(self.cpu.others() / self.wall),
+            );
+            map.insert(
+                "machine_cpu_cores".into(),
+                json!(self.cpu.machine / self.wall),
+            );
+        }
+    }
+}
+
+/// Runs `run`, sampling the RSS of `pids` (if `rss`) and everyone's CPU time meanwhile.
+async fn observe<T>(
+    pids: &[u32],
+    rss: bool,
+    run: impl std::future::Future<Output = T>,
+) -> (T, Usage) {
     let samples: Rc<RefCell<Vec<u64>>> = Rc::new(RefCell::new(Vec::new()));
     let done = Rc::new(std::cell::Cell::new(false));
     let sampler = {
@@ -387,34 +464,19 @@ async fn measure(
     };
     let cpu_before = CpuSnapshot::take(pids);
     let wall = Instant::now();
-    let result = load::run(target, plan, tag).await;
+    let result = run.await;
     let cpu = CpuSnapshot::take(pids).since(cpu_before);
     let wall = wall.elapsed().as_secs_f64();
     done.set(true);
     let _ = sampler.await;
-    let mut json = result.to_json();
-    let per_op = |seconds: f64| {
-        if result.all_ops == 0 {
-            0.0
-        } else {
-            seconds * 1e6 / result.all_ops as f64
-        }
+    let rss_max_kib = rss.then(|| samples.borrow().iter().copied().max().unwrap_or(0));
+    let usage = Usage {
+        cpu,
+        wall,
+        rss_max_kib,
+        has_server: !pids.is_empty(),
     };
-    if let Some(map) = json.as_object_mut() {
-        if rss {
-            let max = samples.borrow().iter().copied().max().unwrap_or(0);
-            map.insert("rss_max_mib".into(), json!(max as f64 / 1024.0));
-        }
-        if !pids.is_empty() {
-            map.insert("cpu_server_us_per_op".into(), json!(per_op(cpu.gateway)));
-        }
-        map.insert("cpu_postgres_us_per_op".into(), json!(per_op(cpu.postgres)));
-        map.insert("cpu_harness_us_per_op".into(), json!(per_op(cpu.harness)));
-        // Cores busy with anything else during the run (other users of the machine): noise.
-        map.insert("other_cpu_cores".into(), json!(cpu.others() / wall));
-        map.insert("machine_cpu_cores".into(), json!(cpu.machine / wall));
-    }
-    (result, json)
+    (result, usage)
 }
 
 fn mode_name(mode: Mode) -> String {
@@ -495,6 +557,13 @@ async fn comparison_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
     }
     if ctx.pgbench.is_none() {
         ctx.notes.push("pgbench is not installed: reference (c) skipped (scripts/bench installs postgresql-client with apt-get when run as root)".into());
+    }
+
+    // 0. Throughput with wrk: every target driven by the same lean client.
+    if ctx.wrk.is_some() {
+        wrk_block(ctx, &mut all, &mut work).await?;
+    } else {
+        ctx.notes.push("wrk is not installed: the wrk figures are skipped (scripts/bench installs it with apt-get when run as root)".into());
     }
 
     // 1. Inquiry latency at a fixed rate: the gateway and (a), interleaved.
@@ -703,6 +772,203 @@ async fn comparison_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
         map.insert("load_average_at_end".into(), json!(env::load_average()));
     }
     Ok(doc)
+}
+
+/// One wrk run against `addr`, with the CPU (and, for gateways, RSS) of `pids` meanwhile.
+async fn wrk_run(
+    ctx: &mut Ctx,
+    addr: std::net::SocketAddr,
+    script: &str,
+    connections: usize,
+    pids: &[u32],
+    rss: bool,
+) -> Option<Value> {
+    let duration = Duration::from_secs(ctx.args.wrk_duration);
+    let (result, usage) = observe(
+        pids,
+        rss,
+        wrk::run(addr, script, connections, duration, &ctx.tmp),
+    )
+    .await;
+    match result {
+        Ok(mut json) => {
+            let ops = json["requests"].as_f64().unwrap_or(0.0) as u64;
+            usage.add_to(&mut json, ops);
+            Some(json)
+        }
+        Err(error) => {
+            ctx.notes.push(format!("a wrk run failed: {error:#}"));
+            None
+        }
+    }
+}
+
+/// The gateway's inquiry and purchase requests for wrk (`{bill}` and `{customer}` varied).
+fn gateway_requests(key: &str) -> (wrk::Request, wrk::Request) {
+    let headers = vec![
+        ("Authorization".to_string(), format!("Bearer {key}")),
+        ("Content-Type".to_string(), "application/json".to_string()),
+    ];
+    let inquiry = wrk::Request {
+        method: "POST",
+        path: "/v1/bills/{bill}/inquiry".into(),
+        headers: headers.clone(),
+        body: format!("{{\"product\":\"{}\"}}", load::PRODUCT),
+    };
+    let purchase = wrk::Request {
+        method: "POST",
+        path: "/v1/purchases".into(),
+        headers,
+        body: r#"{"product":"3100","customerNumber":"{customer}"}"#.into(),
+    };
+    (inquiry, purchase)
+}
+
+/// Throughput with wrk, one run of each target in turn per repeat: inquiries direct to the
+/// simulator (a), through nginx (b), through the gateway on Postgres and on SQLite; purchases
+/// (a fresh Idempotency-Key and customer number each) on both; and pgbench's one-row insert
+/// (c) at the purchases' client count.
+async fn wrk_block(
+    ctx: &mut Ctx,
+    all: &mut Vec<Series>,
+    work: &mut serde_json::Map<String, Value>,
+) -> anyhow::Result<()> {
+    progress(ctx, "wrk: inquiry and purchase throughput, direct (a), nginx (b), gateway on both databases, pgbench (c)");
+    let repeats = ctx.args.repeats.max(1);
+    let (reads, writes) = (ctx.args.wrk_connections, ctx.args.wrk_write_connections);
+    let series = |key: &str, target: &str, scenario: &str, connections: usize| {
+        Series::new(key, target, scenario, "saturation (wrk)", connections)
+    };
+    let mut direct = series(
+        "wrk/inquiry/direct",
+        "(a) direct to simulator",
+        "inquiry",
+        reads,
+    );
+    let mut proxied = series(
+        "wrk/inquiry/nginx",
+        "(b) nginx → simulator",
+        "inquiry",
+        reads,
+    );
+    let mut pg_inq = series(
+        "wrk/inquiry/gateway",
+        "gateway (Postgres)",
+        "inquiry",
+        reads,
+    );
+    let mut lite_inq = series("wrk/inquiry/sqlite", "gateway (SQLite)", "inquiry", reads);
+    let mut pg_buy = series(
+        "wrk/purchase/gateway",
+        "gateway (Postgres)",
+        "purchase",
+        writes,
+    );
+    let mut lite_buy = series(
+        "wrk/purchase/sqlite",
+        "gateway (SQLite)",
+        "purchase",
+        writes,
+    );
+    let mut pgb = series(
+        "wrk/insert/pgbench",
+        "(c) pgbench one-row insert",
+        "one-row insert",
+        writes,
+    );
+
+    let pgbench_db = if ctx.pgbench.is_some() {
+        let name = ctx.pg.create_database("wrkpgbench").await?;
+        let schema = std::fs::read_to_string(ctx.args.bench_dir.join("pgbench/schema.sql"))?;
+        ctx.pg.execute(&name, &schema).await?;
+        Some(name)
+    } else {
+        None
+    };
+    let mut pg = World::start(ctx, Backend::Postgres, "wrk", 1).await?;
+    let mut lite = World::start(ctx, Backend::Sqlite, "wrklite", 1).await?;
+    let nginx = match &ctx.nginx {
+        Some(_) => {
+            let template = ctx.args.bench_dir.join("nginx/nginx.conf.in");
+            Nginx::start(&template, &ctx.tmp, pg.simulator.addr())
+                .await
+                .ok()
+        }
+        None => None,
+    };
+    warm_up(ctx, &mut pg, Scenario::Inquiry).await;
+    warm_up(ctx, &mut lite, Scenario::Inquiry).await;
+    // A signed inquiry, replayed as is: the simulator answers every copy.
+    let signer = Signer::new(pg.simulator.sandbox().config());
+    let (headers, body) = signer.parts(
+        mpospay_gateway::h2h::MessageType::Inquiry,
+        "8888000000001",
+        None,
+    );
+    let h2h = wrk::Request {
+        method: "POST",
+        path: mpospay_gateway::h2h::H2H_PATH.into(),
+        headers: headers
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+        body: String::from_utf8(body)?,
+    };
+    let h2h_script = wrk::script(&h2h, Vary::Nothing, "h2h", 0);
+    let pid = std::process::id() as u64;
+    for r in 0..repeats {
+        let seed = (pid % 100) * 1_000_000 + r as u64 * 100_000;
+        let tag = format!("wrk{pid}-{r}");
+        if let Some(run) = wrk_run(ctx, pg.simulator.addr(), &h2h_script, reads, &[], false).await {
+            direct.push(run);
+        }
+        if let Some(nginx) = &nginx {
+            if let Some(run) =
+                wrk_run(ctx, nginx.addr(), &h2h_script, reads, &nginx.pids(), false).await
+            {
+                proxied.push(run);
+            }
+        }
+        for (world, inq, buy) in [
+            (&mut pg, &mut pg_inq, &mut pg_buy),
+            (&mut lite, &mut lite_inq, &mut lite_buy),
+        ] {
+            let (inquiry, purchase) = gateway_requests(&world.keys.operator);
+            let addr = world.gateways[0].addr();
+            let pids = world.pids();
+            let inquiry = wrk::script(&inquiry, Vary::Bill, &tag, seed);
+            let purchase = wrk::script(&purchase, Vary::Purchase, &tag, seed);
+            if let Some(run) = wrk_run(ctx, addr, &inquiry, reads, &pids, true).await {
+                world.gateway_ops += run["requests"].as_f64().unwrap_or(0.0) as u64;
+                inq.push(run);
+            }
+            if let Some(run) = wrk_run(ctx, addr, &purchase, writes, &pids, true).await {
+                world.gateway_ops += run["requests"].as_f64().unwrap_or(0.0) as u64;
+                buy.push(run);
+            }
+        }
+        if let Some(db) = &pgbench_db {
+            let script = ctx.args.bench_dir.join("pgbench/insert.sql");
+            match env::pgbench(&ctx.pg, db, &script, writes, ctx.args.wrk_duration).await {
+                Ok(tps) => pgb.push(json!({"throughput": tps, "errors": 0})),
+                Err(error) => ctx.notes.push(format!("pgbench run failed: {error:#}")),
+            }
+        }
+    }
+    if let Some(nginx) = nginx {
+        nginx.stop().await;
+    }
+    work.insert("wrk".into(), json!(pg.close(ctx).await));
+    lite.close(ctx).await;
+    if let Some(db) = pgbench_db {
+        ctx.pg.drop_database(&db).await;
+    }
+    for series in [direct, proxied, pg_inq, lite_inq, pg_buy, lite_buy, pgb] {
+        if !series.is_empty() {
+            all.push(series);
+        }
+    }
+    Ok(())
 }
 
 /// Rows for the growth measurements, inserted with `bench/growth/fill.sql`.
