@@ -131,7 +131,7 @@ macro_rules! api_key_columns {
     };
 }
 
-fn is_paid_violation<D: Dialect>(error: &sqlx::Error) -> bool {
+pub(super) fn is_paid_violation<D: Dialect>(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => {
             db.kind() == ErrorKind::UniqueViolation && D::names_paid_index(db.as_ref())
@@ -248,7 +248,10 @@ macro_rules! shared_statements {
             }
 
             /// Binds the fields of [`mutable_columns!`], in its order.
-            fn bind_mutable_fields(mut fields: Separated<'_, $db, &'static str>, t: &Transaction) {
+            pub(super) fn bind_mutable_fields(
+                mut fields: Separated<'_, $db, &'static str>,
+                t: &Transaction,
+            ) {
                 fields
                     .push_bind(t.status.as_str())
                     .push_bind(&t.request_id)
@@ -370,7 +373,10 @@ macro_rules! shared_statements {
 
             /// Explains a violation of the "already paid" index: the payment of the inquiry
             /// that is not failed, if any.
-            async fn already_paid(&self, t: &Transaction) -> Result<Option<Uuid>, StoreError> {
+            pub(super) async fn already_paid(
+                &self,
+                t: &Transaction,
+            ) -> Result<Option<Uuid>, StoreError> {
                 let Some(inquiry_id) = t.inquiry_id else {
                     return Ok(None);
                 };
