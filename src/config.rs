@@ -753,7 +753,9 @@ mod tests {
             jail.set_env("GATEWAY_WEBHOOKS_ENCRYPTION_KEY_FILE", "/run/keys/0123");
             jail.set_env("GATEWAY_WEBHOOKS_TIMEOUT_MS", "2500");
             jail.set_env("GATEWAY_WEBHOOKS_CA_FILE", "ca.pem");
+            jail.set_env("GATEWAY_WEBHOOKS_CONCURRENCY", "0");
             let raw = load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(raw.webhooks.concurrency, 0, "the worker can be turned off");
             assert_eq!(raw.webhooks.retry_schedule_secs, vec![1, 2, 3]);
             assert_eq!(raw.webhooks.timeout_ms, 2500);
             assert_eq!(raw.webhooks.rotation_overlap_secs, 60);

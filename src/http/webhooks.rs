@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{delete, get, post, web, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::Notify;
 use utoipa::ToSchema;
@@ -288,7 +288,8 @@ pub async fn create(
         secret: key.encrypt(&secret),
         previous_secret: None,
         previous_secret_until: None,
-        created_at: Utc::now(),
+        // What both databases keep: the list shows the same instant.
+        created_at: Utc::now().trunc_subsecs(6),
         deleted_at: None,
     };
     store.insert_webhook_endpoint(&endpoint).await?;

@@ -97,8 +97,10 @@ impl Payments {
         &self.store
     }
 
+    /// Now, to the microsecond: what both databases keep, so that a transaction (and the
+    /// event announcing it) shows the times `GET /v1/transactions/{id}` shows.
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        chrono::SubsecRound::trunc_subsecs(self.clock.now(), 6)
     }
 
     /// A transaction the caller may see, or "not found".
