@@ -178,6 +178,20 @@ async fn serve(mut settings: Settings, sandbox_deposit: Option<i64>) -> anyhow::
             sandbox::DEPOSIT_PATH
         );
         print_demo_keys(&store).await?;
+        if settings.webhooks.encryption_key_file.is_none() {
+            let folder = sandbox_data_folder(&settings.database_url);
+            let key_file = crate::webhooks::ensure_key_file(&folder).with_context(|| {
+                format!(
+                    "creating the webhooks encryption key in {}",
+                    folder.display()
+                )
+            })?;
+            eprintln!(
+                "webhooks: endpoint secrets are encrypted with the key in {}",
+                key_file.display()
+            );
+            settings.webhooks.encryption_key_file = Some(key_file);
+        }
         Some(handle)
     } else {
         None
@@ -190,6 +204,20 @@ async fn serve(mut settings: Settings, sandbox_deposit: Option<i64>) -> anyhow::
     eprintln!("gateway listening on http://{address}  (try: curl http://{address}/healthz)");
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// Where `serve --sandbox` keeps what it makes: the SQLite database's folder, or `data`.
+fn sandbox_data_folder(database_url: &str) -> std::path::PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|path| !path.is_empty() && !path.starts_with(':'));
+    match file.and_then(|path| std::path::Path::new(path).parent()) {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        Some(_) => std::path::PathBuf::from("."),
+        None => std::path::PathBuf::from("data"),
+    }
 }
 
 /// Creates demo keys on the first sandbox start and prints them (they are stored hashed, so

@@ -189,6 +189,9 @@ pub struct RawWebhookSettings {
     pub rotation_overlap_secs: u64,
     /// A PEM bundle trusted for `https://` receivers besides the system's roots.
     pub ca_file: Option<String>,
+    /// Delivery attempts in flight at once in this process; 0 turns this process's delivery
+    /// worker off (events are still recorded, and another process delivers them).
+    pub concurrency: usize,
 }
 
 impl Default for RawWebhookSettings {
@@ -199,6 +202,7 @@ impl Default for RawWebhookSettings {
             encryption_key_file: None,
             rotation_overlap_secs: 86_400,
             ca_file: None,
+            concurrency: 16,
         }
     }
 }
@@ -211,6 +215,17 @@ pub struct WebhookSettings {
     pub encryption_key_file: Option<PathBuf>,
     pub rotation_overlap: Duration,
     pub ca_file: Option<PathBuf>,
+    /// 0: no delivery worker in this process.
+    pub concurrency: usize,
+}
+
+/// The defaults, as a gateway without a `[webhooks]` section runs (for settings built in code).
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        RawWebhookSettings::default()
+            .validate()
+            .expect("the default webhook settings are valid")
+    }
 }
 
 /// The longest single delay of the retry schedule (a typo of a few zeros would otherwise park a
@@ -238,6 +253,7 @@ impl RawWebhookSettings {
             encryption_key_file: path(&self.encryption_key_file),
             rotation_overlap: Duration::from_secs(self.rotation_overlap_secs),
             ca_file: path(&self.ca_file),
+            concurrency: self.concurrency,
         })
     }
 }
@@ -290,6 +306,7 @@ pub struct Settings {
     pub zone: Tz,
     pub payments: PaymentSettings,
     pub rate_limit: RateLimitSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// A setting that is missing or malformed.
@@ -448,8 +465,7 @@ impl RawSettings {
             return Err(invalid("rate_limit.burst", "must be at least 1"));
         }
         let upstream = self.upstream_settings(zone)?;
-        // Checked at start-up; the webhook worker reads them with `webhooks.validate()`.
-        self.webhooks.validate()?;
+        let webhooks = self.webhooks.validate()?;
         Ok(Settings {
             listen,
             database_url: self
@@ -462,6 +478,7 @@ impl RawSettings {
             zone,
             payments: self.payments,
             rate_limit: self.rate_limit,
+            webhooks,
         })
     }
 
@@ -736,7 +753,9 @@ mod tests {
             jail.set_env("GATEWAY_WEBHOOKS_ENCRYPTION_KEY_FILE", "/run/keys/0123");
             jail.set_env("GATEWAY_WEBHOOKS_TIMEOUT_MS", "2500");
             jail.set_env("GATEWAY_WEBHOOKS_CA_FILE", "ca.pem");
+            jail.set_env("GATEWAY_WEBHOOKS_CONCURRENCY", "0");
             let raw = load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(raw.webhooks.concurrency, 0, "the worker can be turned off");
             assert_eq!(raw.webhooks.retry_schedule_secs, vec![1, 2, 3]);
             assert_eq!(raw.webhooks.timeout_ms, 2500);
             assert_eq!(raw.webhooks.rotation_overlap_secs, 60);

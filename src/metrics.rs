@@ -317,3 +317,70 @@ mod tests {
         assert!(!text.contains(r#"status="review""#), "{text}");
     }
 }
+
+/// Webhook delivery attempts by outcome (`delivered`, `retrying`, `failed`): kept apart from
+/// [`Metrics`] in a registry of their own, rendered by [`render_webhooks`].
+static WEBHOOK_DELIVERIES: LazyLock<(Registry, IntCounterVec)> = LazyLock::new(|| {
+    let registry = Registry::new();
+    let attempts = IntCounterVec::new(
+        Opts::new(
+            "gateway_webhook_deliveries_total",
+            "Webhook delivery attempts, by outcome: delivered, retrying (failed, another attempt \
+             is scheduled), failed (failed, the schedule ran out)",
+        ),
+        &["outcome"],
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(attempts.clone()))
+        .expect("metric registered once");
+    (registry, attempts)
+});
+
+/// One webhook delivery attempt; `outcome` is one of `delivered`, `retrying`, `failed`.
+pub fn record_webhook_delivery(outcome: &'static str) {
+    WEBHOOK_DELIVERIES.1.with_label_values(&[outcome]).inc();
+}
+
+/// The webhook delivery queue, read from the database at scrape time: pending deliveries and the
+/// age of the oldest. `None`: the read failed (left out).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebhookQueue {
+    pub pending: Option<i64>,
+    pub oldest_pending_age_secs: Option<f64>,
+}
+
+/// The webhook metrics in Prometheus text format, to append to [`render`]'s.
+pub fn render_webhooks(queue: WebhookQueue) -> String {
+    let mut families = WEBHOOK_DELIVERIES.0.gather();
+    let scrape = Registry::new();
+    let depth = prometheus::IntGauge::new(
+        "gateway_webhook_queue_depth",
+        "Webhook deliveries pending (waiting for their next attempt or in flight)",
+    )
+    .expect("valid metric");
+    let age = prometheus::Gauge::new(
+        "gateway_webhook_oldest_pending_age_seconds",
+        "Age of the oldest pending webhook delivery, seconds (0 when none is pending)",
+    )
+    .expect("valid metric");
+    if let Some(pending) = queue.pending {
+        depth.set(pending);
+        scrape
+            .register(Box::new(depth))
+            .expect("metric registered once");
+    }
+    if let Some(seconds) = queue.oldest_pending_age_secs {
+        age.set(seconds);
+        scrape
+            .register(Box::new(age))
+            .expect("metric registered once");
+    }
+    families.extend(scrape.gather());
+    TextEncoder::new()
+        .encode_to_string(&families)
+        .unwrap_or_else(|error| {
+            tracing::error!(error = %error, "could not encode webhook metrics");
+            String::new()
+        })
+}

@@ -16,6 +16,7 @@ use crate::http;
 use crate::payments::reconciler::Reconciler;
 use crate::payments::Payments;
 use crate::store::SharedStore;
+use crate::webhooks::{self, DeliveryWorker, WebhookSender};
 
 /// How long a client may take to send a request's head (then 408).
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,10 +75,28 @@ impl Application {
             None
         };
         let port = listener.local_addr()?.port();
+        let events_committed = Arc::new(tokio::sync::Notify::new());
+        let webhook_key =
+            match webhooks::load_encryption_key(settings.webhooks.encryption_key_file.as_deref()) {
+                Ok(key) => Ok(Arc::new(key)),
+                Err(off) => {
+                    tracing::warn!("{off}; events are still recorded and listed in GET /v1/events");
+                    Err(off.to_string())
+                }
+            };
+        // Built once, here, so that a bad `webhooks.ca_file` stops the start-up.
+        let webhook_tls = match (&webhook_key, settings.webhooks.concurrency) {
+            (Ok(key), concurrency) if concurrency > 0 => Some((
+                key.clone(),
+                webhooks::client_config(settings.webhooks.ca_file.as_deref())?,
+            )),
+            _ => None,
+        };
         let payments_settings = settings.payments.clone();
         let make_payments = {
             let store = store.clone();
             let clock = options.clock.clone();
+            let events_committed = events_committed.clone();
             move || {
                 Payments::new(
                     store.clone(),
@@ -85,14 +104,38 @@ impl Application {
                     clock.clone(),
                     payments_settings.clone(),
                 )
+                .with_event_signal(events_committed.clone())
             }
         };
 
         let (stop_reconciler, stop_rx) = tokio::sync::watch::channel(false);
         if options.reconciler {
             let reconciler = Reconciler::new(make_payments());
-            actix_rt::spawn(reconciler.run(stop_rx));
+            actix_rt::spawn(reconciler.run(stop_rx.clone()));
         }
+        match webhook_tls {
+            Some((key, tls)) => {
+                let worker = DeliveryWorker {
+                    store: store.clone(),
+                    key,
+                    sender: WebhookSender::new(tls, settings.webhooks.timeout),
+                    schedule: settings.webhooks.retry_schedule.clone(),
+                    clock: options.clock.clone(),
+                    concurrency: settings.webhooks.concurrency,
+                    wake: events_committed.clone(),
+                };
+                actix_rt::spawn(worker.run(stop_rx));
+            }
+            None if webhook_key.is_ok() => {
+                tracing::info!("webhooks.concurrency is 0: this process delivers no webhooks");
+            }
+            None => {}
+        }
+        let webhook_admin = web::Data::new(http::webhooks::WebhookAdmin::new(
+            webhook_key,
+            settings.webhooks.rotation_overlap,
+            events_committed,
+        ));
 
         let store_data = web::Data::new(store.clone());
         let zone = web::Data::new(http::search::BusinessZone(settings.zone));
@@ -105,6 +148,7 @@ impl Application {
                 .app_data(store_data.clone())
                 .app_data(zone.clone())
                 .app_data(rate_limiter.clone())
+                .app_data(webhook_admin.clone())
                 .app_data(web::Data::new(make_payments()))
                 .app_data(web::PayloadConfig::new(4 * http::body::MAX_BODY_BYTES));
             http::register(app)

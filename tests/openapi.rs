@@ -43,6 +43,13 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/api-keys"),
     ("GET", "/v1/api-keys"),
     ("DELETE", "/v1/api-keys/{id}"),
+    ("GET", "/v1/events"),
+    ("POST", "/v1/webhook-endpoints"),
+    ("GET", "/v1/webhook-endpoints"),
+    ("DELETE", "/v1/webhook-endpoints/{id}"),
+    ("POST", "/v1/webhook-endpoints/{id}/rotate-secret"),
+    ("GET", "/v1/webhook-endpoints/{id}/deliveries"),
+    ("POST", "/v1/webhook-deliveries/{id}/retry"),
 ];
 
 const METHODS: &[&str] = &[

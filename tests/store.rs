@@ -1415,3 +1415,510 @@ async fn concurrent_key_answers_are_all_stored(db: &TestDb) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Events and webhooks (store::events)
+
+both_backends!(
+    an_event_commits_with_its_state_or_not_at_all,
+    the_feed_pages_by_id_scoped_to_a_client_and_a_type,
+    deliveries_are_claimed_with_a_lease_and_recorded_only_by_its_holder,
+    concurrent_delivery_claimers_get_disjoint_rows,
+    endpoints_rotate_delete_and_retry,
+    old_events_are_pruned_with_their_finished_deliveries,
+);
+
+use mpospay_gateway::store::WebhookEndpointRecord;
+use mpospay_gateway::webhooks::{
+    DeliveryStatus, DeliveryUpdate, Event, EventFilter, EventType, StoredSecret,
+};
+
+fn far_future() -> DateTime<Utc> {
+    t0() + Duration::days(3650)
+}
+
+fn endpoint(client: Option<&str>, events: EventFilter, at: DateTime<Utc>) -> WebhookEndpointRecord {
+    WebhookEndpointRecord {
+        id: Uuid::now_v7(),
+        url: "http://127.0.0.1:9/hook".into(),
+        client: client.map(Into::into),
+        events,
+        secret: StoredSecret::from_stored(format!("v1:{}", Uuid::now_v7())),
+        previous_secret: None,
+        previous_secret_until: None,
+        created_at: at,
+        deleted_at: None,
+    }
+}
+
+fn event_of(t: &Transaction, at: DateTime<Utc>) -> Event {
+    Event::for_transaction(
+        t.status,
+        serde_json::json!({"id": t.id, "status": t.status.public()}),
+        at,
+    )
+    .expect("a state with an event")
+}
+
+/// A payment of `client` committed in `sending`, then moved to `status` with its event.
+async fn settled_payment(
+    store: &TestStore,
+    client: &str,
+    status: TransactionStatus,
+    at: DateTime<Utc>,
+) -> (Transaction, Event) {
+    let mut t = payment(Uuid::now_v7(), at);
+    t.client = client.into();
+    store.insert_transaction(&t).await.unwrap();
+    let t = with_status(t, status);
+    let event = event_of(&t, at);
+    store
+        .update_transaction_with_event(&t, TransactionStatus::Sending, Some(&event))
+        .await
+        .unwrap();
+    (t, event)
+}
+
+async fn an_event_commits_with_its_state_or_not_at_all(db: &TestDb) {
+    let store = db.open().await;
+    let all = endpoint(None, EventFilter::all(), ms(0));
+    let shop_only = endpoint(Some("shop"), EventFilter::all(), ms(0));
+    let other_client = endpoint(Some("kiosk"), EventFilter::all(), ms(0));
+    let failures_only = endpoint(
+        None,
+        EventFilter::only(vec![EventType::TransactionFailed]),
+        ms(0),
+    );
+    let deleted = endpoint(None, EventFilter::all(), ms(0));
+    for e in [&all, &shop_only, &other_client, &failures_only, &deleted] {
+        store.insert_webhook_endpoint(e).await.unwrap();
+    }
+    assert!(store
+        .delete_webhook_endpoint(deleted.id, ms(1))
+        .await
+        .unwrap());
+
+    let (t, event) = settled_payment(&store, "shop", TransactionStatus::Pending, ms(10)).await;
+    let stored = store.get_transaction(t.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, TransactionStatus::Pending);
+    let feed = store
+        .list_events(None, None, None, far_future(), 10)
+        .await
+        .unwrap();
+    assert_eq!(feed, vec![event.clone()]);
+    assert_eq!(
+        feed[0].to_json(),
+        event.to_json(),
+        "the same bytes as first built"
+    );
+    for (e, wanted) in [
+        (&all, 1),
+        (&shop_only, 1),
+        (&other_client, 0),
+        (&failures_only, 0),
+    ] {
+        let deliveries = store.list_deliveries(e.id, None, None, 10).await.unwrap();
+        assert_eq!(deliveries.len(), wanted, "endpoint {:?}", e.client);
+        if let Some(d) = deliveries.first() {
+            assert_eq!(d.event_id, event.id);
+            assert_eq!(d.event_type, EventType::TransactionPending);
+            assert_eq!(d.status, DeliveryStatus::Pending);
+            assert_eq!(d.attempts, 0);
+        }
+    }
+
+    // A compare-and-set that loses records neither the state nor its event.
+    let lost = with_status(t.clone(), TransactionStatus::Succeeded);
+    let lost_event = event_of(&lost, ms(20));
+    let error = store
+        .update_transaction_with_event(&lost, TransactionStatus::Sending, Some(&lost_event))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Conflict), "{error:?}");
+    let feed = store
+        .list_events(None, None, None, far_future(), 10)
+        .await
+        .unwrap();
+    assert_eq!(feed.len(), 1, "the lost update's event is not recorded");
+    assert_eq!(store.delivery_queue().await.unwrap().pending, 2);
+
+    // Without an event it is the plain update.
+    let done = with_status(t, TransactionStatus::Succeeded);
+    store
+        .update_transaction_with_event(&done, TransactionStatus::Pending, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_transaction(done.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        TransactionStatus::Succeeded
+    );
+
+    // deposit.low belongs to no client: endpoints of a client do not get it.
+    let low = Event::deposit_low(900_000, 1_000_000, ms(30));
+    store.insert_event(&low).await.unwrap();
+    assert_eq!(
+        store
+            .list_deliveries(all.id, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .list_deliveries(shop_only.id, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn the_feed_pages_by_id_scoped_to_a_client_and_a_type(db: &TestDb) {
+    let store = db.open().await;
+    let mut shop_events = Vec::new();
+    for i in 0..3 {
+        shop_events.push(
+            settled_payment(&store, "shop", TransactionStatus::Succeeded, ms(i))
+                .await
+                .1,
+        );
+    }
+    let (_, kiosk) = settled_payment(&store, "kiosk", TransactionStatus::Failed, ms(5)).await;
+    let low = Event::deposit_low(1, 2, ms(6));
+    store.insert_event(&low).await.unwrap();
+
+    let everything = store
+        .list_events(None, None, None, far_future(), 100)
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 5);
+    assert!(
+        everything.windows(2).all(|w| w[0].id < w[1].id),
+        "oldest first"
+    );
+
+    let shop = store
+        .list_events(Some("shop"), None, None, far_future(), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        shop, shop_events,
+        "a client sees only its own, never deposit events"
+    );
+
+    let first_page = store
+        .list_events(Some("shop"), None, None, far_future(), 2)
+        .await
+        .unwrap();
+    let rest = store
+        .list_events(Some("shop"), None, Some(&first_page[1].id), far_future(), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest, shop_events[2..].to_vec());
+    let after_last = store
+        .list_events(Some("shop"), None, Some(&rest[0].id), far_future(), 2)
+        .await
+        .unwrap();
+    assert!(after_last.is_empty());
+
+    let failed = store
+        .list_events(
+            None,
+            Some(EventType::TransactionFailed),
+            None,
+            far_future(),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed, vec![kiosk]);
+    let settled = store
+        .list_events(None, None, None, ms(3), 100)
+        .await
+        .unwrap();
+    assert_eq!(settled.len(), 3, "only events created before the bound");
+}
+
+fn delivered(attempts: u32, at: DateTime<Utc>) -> DeliveryUpdate {
+    DeliveryUpdate {
+        status: DeliveryStatus::Delivered,
+        attempts,
+        next_attempt_at: None,
+        last_attempt_at: at,
+        last_status_code: Some(204),
+        last_error: None,
+    }
+}
+
+async fn deliveries_are_claimed_with_a_lease_and_recorded_only_by_its_holder(db: &TestDb) {
+    let store = db.open().await;
+    let hook = endpoint(None, EventFilter::all(), ms(0));
+    store.insert_webhook_endpoint(&hook).await.unwrap();
+    let (_, event) = settled_payment(&store, "shop", TransactionStatus::Pending, ms(10)).await;
+
+    assert!(
+        store
+            .claim_due_deliveries(ms(5), ms(100), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let claimed = store
+        .claim_due_deliveries(ms(20), ms(1_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let first = &claimed[0];
+    assert_eq!(first.event, event);
+    assert_eq!(first.url, hook.url);
+    assert_eq!(first.secret, hook.secret);
+    assert_eq!(first.attempts, 0);
+    assert!(
+        store
+            .claim_due_deliveries(ms(500), ms(2_000), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "held until the lease ends"
+    );
+
+    // The holder dies: after the lease it is claimed again, and the first holder's late result
+    // is not recorded.
+    let again = store
+        .claim_due_deliveries(ms(1_000), ms(3_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(!store
+        .record_delivery_attempt(first.id, first.lease_until, &delivered(1, ms(1_100)))
+        .await
+        .unwrap());
+    let retry = DeliveryUpdate {
+        status: DeliveryStatus::Pending,
+        attempts: 1,
+        next_attempt_at: Some(ms(5_000)),
+        last_attempt_at: ms(1_100),
+        last_status_code: Some(500),
+        last_error: Some("HTTP 500".into()),
+    };
+    assert!(store
+        .record_delivery_attempt(again[0].id, again[0].lease_until, &retry)
+        .await
+        .unwrap());
+    let log = store
+        .list_deliveries(hook.id, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log[0].status, DeliveryStatus::Pending);
+    assert_eq!(log[0].attempts, 1);
+    assert_eq!(log[0].next_attempt_at, Some(ms(5_000)));
+    assert_eq!(log[0].last_status_code, Some(500));
+    assert_eq!(log[0].last_error.as_deref(), Some("HTTP 500"));
+
+    assert!(store
+        .claim_due_deliveries(ms(4_000), ms(9_000), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let third = store
+        .claim_due_deliveries(ms(5_000), ms(9_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(third[0].attempts, 1);
+    assert!(store
+        .record_delivery_attempt(third[0].id, third[0].lease_until, &delivered(2, ms(5_100)))
+        .await
+        .unwrap());
+    assert!(store
+        .claim_due_deliveries(far_future(), far_future(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let log = store
+        .list_deliveries(hook.id, Some(DeliveryStatus::Delivered), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].attempts, 2);
+    assert_eq!(store.delivery_queue().await.unwrap().pending, 0);
+}
+
+async fn concurrent_delivery_claimers_get_disjoint_rows(db: &TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let hooks = [
+        endpoint(None, EventFilter::all(), ms(0)),
+        endpoint(None, EventFilter::all(), ms(0)),
+    ];
+    for hook in &hooks {
+        a.insert_webhook_endpoint(hook).await.unwrap();
+    }
+    for i in 0..20 {
+        settled_payment(&a, "shop", TransactionStatus::Succeeded, ms(i)).await;
+    }
+    let queue = a.delivery_queue().await.unwrap();
+    assert_eq!(queue.pending, 40);
+    assert_eq!(queue.oldest_pending_at, Some(ms(0)));
+    let mut tasks = Vec::new();
+    for claimer in 0..4 {
+        let shared = if claimer % 2 == 0 {
+            a.shared()
+        } else {
+            b.shared()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = shared
+                    .claim_due_deliveries(ms(1_000), ms(100_000), 3)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break got;
+                }
+                got.extend(batch.into_iter().map(|d| d.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for task in tasks {
+        for id in task.await.unwrap() {
+            assert!(seen.insert(id), "delivery {id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 40);
+}
+
+async fn endpoints_rotate_delete_and_retry(db: &TestDb) {
+    let store = db.open().await;
+    let hook = endpoint(
+        Some("shop"),
+        EventFilter::only(vec![EventType::TransactionSucceeded]),
+        ms(0),
+    );
+    store.insert_webhook_endpoint(&hook).await.unwrap();
+    let listed = store.list_webhook_endpoints().await.unwrap();
+    assert_eq!(listed, vec![hook.clone()]);
+
+    let new_secret = StoredSecret::from_stored("v1:new".into());
+    assert!(store
+        .rotate_webhook_secret(hook.id, &new_secret, ms(60_000))
+        .await
+        .unwrap());
+    let rotated = store.get_webhook_endpoint(hook.id).await.unwrap().unwrap();
+    assert_eq!(rotated.secret, new_secret);
+    assert_eq!(rotated.previous_secret, Some(hook.secret.clone()));
+    assert_eq!(rotated.previous_secret_until, Some(ms(60_000)));
+
+    settled_payment(&store, "shop", TransactionStatus::Succeeded, ms(10)).await;
+    let claimed = store
+        .claim_due_deliveries(ms(20), ms(1_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].secret, new_secret);
+    assert_eq!(
+        claimed[0].previous_secret,
+        Some((hook.secret.clone(), ms(60_000)))
+    );
+    assert!(store
+        .record_delivery_attempt(claimed[0].id, claimed[0].lease_until, &delivered(1, ms(30)))
+        .await
+        .unwrap());
+
+    // A delivered delivery is sent again on request.
+    let retried = store
+        .retry_delivery(claimed[0].id, ms(40))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retried.status, DeliveryStatus::Pending);
+    assert_eq!(retried.next_attempt_at, Some(ms(40)));
+    assert_eq!(retried.attempts, 1);
+    assert_eq!(
+        store
+            .claim_due_deliveries(ms(40), ms(1_000), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .retry_delivery(Uuid::now_v7(), ms(40))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Deleted: its pending deliveries fail, nothing more is claimed or queued for it.
+    settled_payment(&store, "shop", TransactionStatus::Succeeded, ms(50)).await;
+    assert!(store
+        .delete_webhook_endpoint(hook.id, ms(60))
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_webhook_endpoint(hook.id, ms(61))
+        .await
+        .unwrap());
+    assert!(store.get_webhook_endpoint(hook.id).await.unwrap().is_none());
+    assert!(store.list_webhook_endpoints().await.unwrap().is_empty());
+    assert!(store
+        .claim_due_deliveries(far_future(), far_future(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .retry_delivery(claimed[0].id, ms(70))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store
+        .rotate_webhook_secret(hook.id, &new_secret, ms(60_000))
+        .await
+        .unwrap());
+    settled_payment(&store, "shop", TransactionStatus::Succeeded, ms(80)).await;
+    assert_eq!(store.delivery_queue().await.unwrap().pending, 0);
+}
+
+async fn old_events_are_pruned_with_their_finished_deliveries(db: &TestDb) {
+    let store = db.open().await;
+    let hook = endpoint(None, EventFilter::all(), ms(0));
+    store.insert_webhook_endpoint(&hook).await.unwrap();
+    let (_, old_done) = settled_payment(&store, "shop", TransactionStatus::Succeeded, ms(0)).await;
+    let (_, old_pending) = settled_payment(&store, "shop", TransactionStatus::Failed, ms(1)).await;
+    let (_, recent) =
+        settled_payment(&store, "shop", TransactionStatus::Succeeded, ms(10_000)).await;
+    let claimed = store.claim_due_deliveries(ms(0), ms(100), 1).await.unwrap();
+    assert_eq!(claimed[0].event.id, old_done.id);
+    store
+        .record_delivery_attempt(claimed[0].id, claimed[0].lease_until, &delivered(1, ms(2)))
+        .await
+        .unwrap();
+
+    assert_eq!(store.prune_events(ms(5_000)).await.unwrap(), 1);
+    let left: Vec<_> = store
+        .list_events(None, None, None, far_future(), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![old_pending.id, recent.id],
+        "a pending delivery keeps its event"
+    );
+    assert_eq!(
+        store
+            .list_deliveries(hook.id, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}

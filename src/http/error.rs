@@ -42,6 +42,10 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// Webhooks are off in this gateway (no encryption key for endpoint secrets): 503. Carries
+    /// the reason, which names the setting.
+    #[error("{0}")]
+    WebhooksUnavailable(String),
 }
 
 /// A handler's own store call fails as a use case's would.
@@ -75,7 +79,7 @@ struct ErrorDetail<'a> {
     /// `inquiry_not_payable`, `inquiry_expired`, `amount_mismatch`, `already_paid`,
     /// `advice_unavailable`, `upstream_maintenance`, `cutoff_time`, `invalid_product`,
     /// `upstream_rejected`, `upstream_error`, `upstream_timeout`, `upstream_unavailable`,
-    /// `biller_declined`, `database_unavailable`, `internal_error`.
+    /// `biller_declined`, `database_unavailable`, `webhooks_unavailable`, `internal_error`.
     #[schema(example = "invalid_field")]
     code: &'a str,
     /// For people; never internal detail. On `biller_declined`, the biller's own text.
@@ -118,6 +122,7 @@ impl ApiError {
             ApiError::IdempotencyKeyMismatch => "idempotency_key_mismatch",
             ApiError::IdempotencyKeyInUse => "idempotency_key_in_use",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::WebhooksUnavailable(_) => "webhooks_unavailable",
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_) => "invalid_field",
                 PaymentError::NotFound(_) => "not_found",
@@ -197,6 +202,7 @@ impl ResponseError for ApiError {
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::IdempotencyKeyInUse => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::WebhooksUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_)
                 | PaymentError::InquiryMismatch { .. }

@@ -57,13 +57,30 @@ async fn state_counts(store: &SharedStore) -> StateCounts {
     }
 }
 
+/// The webhook delivery queue, from the database; a failed read is left out (and logged).
+async fn webhook_queue(store: &SharedStore) -> metrics::WebhookQueue {
+    match store.delivery_queue().await {
+        Ok(queue) => metrics::WebhookQueue {
+            pending: Some(queue.pending),
+            oldest_pending_age_secs: Some(queue.oldest_pending_at.map_or(0.0, |at| {
+                (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            })),
+        },
+        Err(error) => {
+            tracing::warn!(error = %error, "metrics: could not read the webhook queue");
+            metrics::WebhookQueue::default()
+        }
+    }
+}
+
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(
     operation_id = "metrics",
     tag = "operations",
     summary = "Prometheus metrics",
     description = "Request counts and latencies by route pattern, upstream exchanges, idempotent \
-        replays, rate-limited requests, and the pending/review backlog. No API key: keep it off \
+        replays, rate-limited requests, the pending/review backlog, webhook deliveries and their \
+        queue. No API key: keep it off \
         the public network.",
     responses((status = 200, description = "Prometheus text exposition format.", body = String,
         content_type = "text/plain; version=0.0.4; charset=utf-8")),
@@ -71,8 +88,9 @@ async fn state_counts(store: &SharedStore) -> StateCounts {
 #[get("/metrics")]
 pub async fn scrape(store: web::Data<SharedStore>) -> HttpResponse {
     let states = state_counts(store.get_ref()).await;
+    let queue = webhook_queue(store.get_ref()).await;
     HttpResponse::Ok()
         .content_type(metrics::CONTENT_TYPE)
         .insert_header(("Cache-Control", "no-store"))
-        .body(metrics::render(states))
+        .body(metrics::render(states) + &metrics::render_webhooks(queue))
 }

@@ -7,6 +7,7 @@ mod balance;
 pub mod bills;
 pub mod body;
 pub mod error;
+pub mod events;
 mod health;
 pub mod idempotency;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod request_id;
 pub mod search;
 mod transactions;
 pub mod views;
+pub mod webhooks;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{web, App};
@@ -65,5 +67,12 @@ pub(crate) fn documented_routes(config: &mut ServiceConfig) {
         .service(reports::daily)
         .service(api_keys::create)
         .service(api_keys::list)
-        .service(api_keys::revoke);
+        .service(api_keys::revoke)
+        .service(events::list)
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::remove)
+        .service(webhooks::rotate_secret)
+        .service(webhooks::deliveries)
+        .service(webhooks::retry);
 }

@@ -72,6 +72,8 @@ is 429 `rate_limited` with `Retry-After`.";
         (name = "reports", description = "Daily totals for finance."),
         (name = "balance", description = "The deposit balance at the upstream."),
         (name = "api-keys", description = "Admins manage the API keys of the gateway's clients."),
+        (name = "events", description = "The event feed: what happened to transactions and the deposit, oldest first."),
+        (name = "webhooks", description = "Admins manage the endpoints events are delivered to (Standard Webhooks), and their deliveries."),
         (name = "operations", description = "Liveness, readiness and Prometheus metrics: no API key."),
     )
 )]

@@ -82,11 +82,7 @@ impl Payments {
             }
         }
         self.apply_advice(&mut updated, verdict, self.now());
-        match self
-            .store
-            .update_transaction(&updated, transaction.status)
-            .await
-        {
+        match self.commit_state(&updated, transaction.status).await {
             Ok(()) => Ok(updated),
             // Someone else (the reconciler or another client) settled it first.
             Err(StoreError::Conflict) => Ok(self

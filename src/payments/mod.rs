@@ -5,6 +5,7 @@
 mod advice;
 mod balance;
 pub mod error;
+pub mod events;
 mod inquiry;
 pub mod outcome;
 mod payment;
@@ -19,10 +20,10 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::PaymentSettings;
-use crate::domain::{Transaction, TrxId};
+use crate::domain::{Transaction, TransactionStatus, TrxId};
 use crate::h2h::client::Exchange;
 use crate::h2h::{Draft, MessageType, Response, UpstreamClient};
-use crate::store::{ExchangeOutcome, ExchangeRecord, SharedStore};
+use crate::store::{ExchangeOutcome, ExchangeRecord, SharedStore, StoreError};
 
 pub use balance::Balance;
 pub use error::{PaymentError, UpstreamFailure};
@@ -49,6 +50,8 @@ pub struct Payments {
     upstream: UpstreamClient,
     clock: Arc<dyn Clock>,
     settings: PaymentSettings,
+    /// Signalled after a commit that queued events, to wake the webhook worker.
+    events_committed: Arc<tokio::sync::Notify>,
 }
 
 impl Payments {
@@ -63,15 +66,41 @@ impl Payments {
             upstream,
             clock,
             settings,
+            events_committed: Arc::default(),
         }
+    }
+
+    /// Signals `events_committed` after every commit that recorded an event.
+    pub fn with_event_signal(mut self, events_committed: Arc<tokio::sync::Notify>) -> Self {
+        self.events_committed = events_committed;
+        self
+    }
+
+    /// Commits `transaction`'s new state if it is still in `expected` (the store's
+    /// compare-and-set), with the event that announces it, in the same database transaction.
+    async fn commit_state(
+        &self,
+        transaction: &Transaction,
+        expected: TransactionStatus,
+    ) -> Result<(), StoreError> {
+        let event = events::event_for(transaction, expected, self.now());
+        self.store
+            .update_transaction_with_event(transaction, expected, event.as_ref())
+            .await?;
+        if event.is_some() {
+            self.events_committed.notify_one();
+        }
+        Ok(())
     }
 
     pub fn store(&self) -> &SharedStore {
         &self.store
     }
 
+    /// Now, to the microsecond: what both databases keep, so that a transaction (and the
+    /// event announcing it) shows the times `GET /v1/transactions/{id}` shows.
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        chrono::SubsecRound::trunc_subsecs(self.clock.now(), 6)
     }
 
     /// A transaction the caller may see, or "not found".

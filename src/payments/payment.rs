@@ -216,8 +216,7 @@ impl Payments {
             }
         }
         match self
-            .store
-            .update_transaction(&transaction, TransactionStatus::Sending)
+            .commit_state(&transaction, TransactionStatus::Sending)
             .await
         {
             Ok(()) => {}

@@ -17,7 +17,9 @@ use super::Payments;
 
 /// How many due payments one tick claims.
 const BATCH: i64 = 16;
-/// How often expired Idempotency-Keys are pruned.
+/// How long events (the feed, and finished deliveries) are kept (API.md: at least 30 days).
+pub const EVENT_RETENTION_DAYS: i64 = 30;
+/// How often expired Idempotency-Keys and events are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What one tick did (for tests and logs).
@@ -89,6 +91,13 @@ impl Reconciler {
             if pruned > 0 {
                 tracing::info!(pruned, "expired idempotency keys pruned");
             }
+            let events = payments
+                .store
+                .prune_events(Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS))
+                .await?;
+            if events > 0 {
+                tracing::info!(events, "events past their retention pruned");
+            }
         }
         Ok(report)
     }
@@ -124,8 +133,7 @@ impl Reconciler {
                 }
             }
             match payments
-                .store
-                .update_transaction(&transaction, TransactionStatus::Sending)
+                .commit_state(&transaction, TransactionStatus::Sending)
                 .await
             {
                 Ok(()) => {

@@ -4,6 +4,7 @@
 //! default); each database's file holds only what really differs (its [`sql::Dialect`]). They
 //! share one test suite (`tests/store.rs`).
 
+pub mod events;
 mod group_commit;
 pub mod postgres;
 pub mod sql;
@@ -19,6 +20,10 @@ use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
 pub use crate::h2h::ExchangeOutcome;
 use crate::h2h::MessageType;
 use crate::keys::ApiKeyRecord;
+
+pub use events::{
+    ClaimedDeliveryRecord, DeliveryQueue, DeliveryRecord, EventStore, WebhookEndpointRecord,
+};
 
 /// Failures of the storage port. Cloneable, so that the group commit can give every caller of a
 /// failed batch the same error.
@@ -161,7 +166,7 @@ pub struct ReportRow {
 
 /// The storage port.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: EventStore + Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn backend(&self) -> &'static str;
 

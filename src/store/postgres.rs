@@ -118,3 +118,15 @@ impl Dialect for Postgres {
         Ok(())
     }
 }
+
+impl super::events::EventDialect for Postgres {
+    // The rows are locked while claimed: a concurrent claimer skips them.
+    const CLAIM_DUE_DELIVERIES: &'static str = "WITH due AS MATERIALIZED (\
+         SELECT d.id FROM webhook_deliveries d \
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.deleted_at IS NULL \
+         ORDER BY d.next_attempt_at, d.id LIMIT $3 \
+         FOR UPDATE OF d SKIP LOCKED) \
+         UPDATE webhook_deliveries SET next_attempt_at = $2, lease_until = $2 \
+         WHERE id IN (SELECT id FROM due) RETURNING id";
+}

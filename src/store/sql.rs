@@ -197,7 +197,7 @@ fn is_paid_violation<D: Dialect>(error: &sqlx::Error) -> bool {
 }
 
 /// A uuid as `D` stores it, to bind.
-fn stored<D: Dialect>(uuid: Uuid) -> D::UuidColumn {
+pub(super) fn stored<D: Dialect>(uuid: Uuid) -> D::UuidColumn {
     uuid.into()
 }
 
@@ -296,6 +296,45 @@ macro_rules! shared_statements {
                 });
             }
 
+            /// The compare-and-set of [`Store::update_transaction`]: one row-value assignment
+            /// of every mutable field of `t`, only from the `expected` status.
+            pub(super) fn update_statement(
+                t: &Transaction,
+                expected: TransactionStatus,
+            ) -> QueryBuilder<$db> {
+                let mut update = QueryBuilder::new(concat!(
+                    "UPDATE transactions SET (",
+                    transaction_table!(first names ()),
+                    ") = ("
+                ));
+                let mut fields = update.separated(", ");
+                transaction_table!(first bind (fields, t, $db));
+                update.push(") WHERE id = ").push_bind(stored::<$db>(t.id));
+                update.push(" AND status = ").push_bind(expected.as_str());
+                update
+            }
+
+            /// What the result of [`Self::update_statement`] means: no row updated is a
+            /// conflict, and the "already paid" index (moving a failed payment out of `failed`
+            /// while another payment holds the inquiry) is explained.
+            pub(super) async fn updated(
+                &self,
+                t: &Transaction,
+                result: Result<<$db as Database>::QueryResult, sqlx::Error>,
+            ) -> Result<(), StoreError> {
+                match result {
+                    Ok(done) if done.rows_affected() == 0 => Err(StoreError::Conflict),
+                    Ok(_) => Ok(()),
+                    Err(error) if is_paid_violation::<$db>(&error) => {
+                        match self.already_paid(t).await? {
+                            Some(existing) => Err(StoreError::AlreadyPaid(existing)),
+                            None => Err(StoreError::Conflict),
+                        }
+                    }
+                    Err(error) => Err(error.into()),
+                }
+            }
+
             /// Appends `INSERT INTO exchanges … VALUES …` for `rows`.
             fn insert_exchanges<'e>(
                 query: &mut QueryBuilder<$db>,
@@ -381,7 +420,10 @@ macro_rules! shared_statements {
 
             /// Explains a violation of the "already paid" index: the payment of the inquiry
             /// that is not failed, if any.
-            async fn already_paid(&self, t: &Transaction) -> Result<Option<Uuid>, StoreError> {
+            async fn already_paid(
+                &self,
+                t: &Transaction,
+            ) -> Result<Option<Uuid>, StoreError> {
                 let Some(inquiry_id) = t.inquiry_id else {
                     return Ok(None);
                 };
@@ -396,7 +438,7 @@ macro_rules! shared_statements {
                 Ok(id.map(Into::into))
             }
 
-            fn uuid_at(row: &<$db as Database>::Row, column: &str) -> Result<Uuid, StoreError> {
+            pub(super) fn uuid_at(row: &<$db as Database>::Row, column: &str) -> Result<Uuid, StoreError> {
                 Ok(row
                     .try_get::<<$db as Dialect>::UuidColumn, _>(column)?
                     .into())
@@ -486,30 +528,11 @@ macro_rules! shared_statements {
                 t: &Transaction,
                 expected: TransactionStatus,
             ) -> Result<(), StoreError> {
-                // A compare-and-set: one row-value assignment, only from the `expected` status.
-                let mut update = QueryBuilder::new(concat!(
-                    "UPDATE transactions SET (",
-                    transaction_table!(first names ()),
-                    ") = ("
-                ));
-                let mut fields = update.separated(", ");
-                transaction_table!(first bind (fields, t, $db));
-                update.push(") WHERE id = ").push_bind(stored::<$db>(t.id));
-                update.push(" AND status = ").push_bind(expected.as_str());
-                let result = update.build().execute(&self.pool).await;
-                match result {
-                    Ok(done) if done.rows_affected() == 0 => Err(StoreError::Conflict),
-                    Ok(_) => Ok(()),
-                    // Moving a failed payment out of `failed` while another payment holds the
-                    // inquiry.
-                    Err(error) if is_paid_violation::<$db>(&error) => {
-                        match self.already_paid(t).await? {
-                            Some(existing) => Err(StoreError::AlreadyPaid(existing)),
-                            None => Err(StoreError::Conflict),
-                        }
-                    }
-                    Err(error) => Err(error.into()),
-                }
+                let result = Self::update_statement(t, expected)
+                    .build()
+                    .execute(&self.pool)
+                    .await;
+                self.updated(t, result).await
             }
 
             async fn get_transaction(&self, id: Uuid) -> Result<Option<Transaction>, StoreError> {

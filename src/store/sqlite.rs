@@ -235,3 +235,15 @@ impl Reopen {
         }
     }
 }
+
+impl super::events::EventDialect for Sqlite {
+    // One writer: the statement claims atomically.
+    const CLAIM_DUE_DELIVERIES: &'static str = "UPDATE webhook_deliveries \
+         SET next_attempt_at = $2, lease_until = $2 \
+         WHERE id IN (\
+         SELECT d.id FROM webhook_deliveries d \
+         JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.deleted_at IS NULL \
+         ORDER BY d.next_attempt_at, d.id LIMIT $3) \
+         RETURNING id";
+}

@@ -18,3 +18,4 @@ mod openapi;
 mod recovery;
 mod trx_ids;
 mod validation;
+mod webhooks;
