@@ -23,23 +23,6 @@ const SETTLE: chrono::Duration = chrono::Duration::seconds(1);
 /// The cursor before every event (a feed read before any event was recorded).
 const START_CURSOR: &str = "evt_00000000000000000000000000000000";
 
-/// An event type (documentation only).
-#[derive(Serialize, ToSchema)]
-#[schema(as = EventType)]
-#[allow(dead_code)]
-pub(super) enum EventTypeSchema {
-    #[serde(rename = "transaction.pending")]
-    TransactionPending,
-    #[serde(rename = "transaction.succeeded")]
-    TransactionSucceeded,
-    #[serde(rename = "transaction.failed")]
-    TransactionFailed,
-    #[serde(rename = "transaction.review")]
-    TransactionReview,
-    #[serde(rename = "deposit.low")]
-    DepositLow,
-}
-
 /// An event, exactly the body its webhooks carry (documentation only).
 #[derive(Serialize, ToSchema)]
 #[schema(as = Event)]
@@ -50,7 +33,7 @@ struct EventSchema {
     #[schema(example = "evt_0193a8f05e2a7c31b4d2e0f1a2b3c4d5")]
     id: String,
     #[serde(rename = "type")]
-    kind: EventTypeSchema,
+    kind: EventType,
     created_at: DateTime<Utc>,
     /// `{"transaction": {…}}` (the transaction as `GET /v1/transactions/{id}` shows it,
     /// without `exchanges`) for `transaction.*`; `{"balance", "threshold"}` for `deposit.low`.
@@ -84,7 +67,7 @@ fn malformed(field: &str, message: &str) -> ApiError {
     operation_id = "listEvents",
     tag = "events",
     params(
-        ("type" = Option<EventTypeSchema>, Query, description = "Only this type."),
+        ("type" = Option<EventType>, Query, description = "Only this type."),
         ("after" = Option<String>, Query, description = "An event id (`evt_` and 32 lowercase hex digits) or a `nextCursor`: only events after it."),
         ("limit" = Option<i64>, Query, description = "Page size, 1–500 (default 100).", minimum = 1, maximum = 500),
     ),

@@ -73,7 +73,7 @@ pub struct CreateEndpointBody {
     pub client: Option<ClientName>,
     /// The event types to send; left out (or empty): all.
     #[serde(default, deserialize_with = "event_types")]
-    #[schema(value_type = Option<Vec<super::events::EventTypeSchema>>)]
+    #[schema(value_type = Option<Vec<crate::webhooks::EventType>>)]
     pub events: Option<Vec<EventType>>,
 }
 
@@ -112,7 +112,7 @@ pub struct EndpointView {
     #[schema(required = true, example = "pos-web")]
     pub client: Option<String>,
     /// The event types it receives.
-    #[schema(value_type = Vec<super::events::EventTypeSchema>)]
+    #[schema(value_type = Vec<crate::webhooks::EventType>)]
     pub events: Vec<&'static str>,
     pub created_at: DateTime<Utc>,
 }
@@ -180,7 +180,7 @@ struct DeliveryView {
     #[schema(example = "evt_0193a8f05e2a7c31b4d2e0f1a2b3c4d5")]
     event_id: String,
     #[serde(rename = "type")]
-    #[schema(value_type = super::events::EventTypeSchema)]
+    #[schema(value_type = crate::webhooks::EventType)]
     kind: &'static str,
     #[schema(value_type = DeliveryStatusSchema)]
     status: &'static str,

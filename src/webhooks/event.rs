@@ -41,7 +41,7 @@ impl std::fmt::Display for EventId {
 }
 
 /// The five event types of API.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventType {
     #[serde(rename = "transaction.pending")]
     TransactionPending,
