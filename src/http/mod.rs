@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod purchases;
 pub mod rate_limit;
+pub mod receipts;
 mod reports;
 pub mod request_id;
 pub mod search;
@@ -65,5 +66,6 @@ pub(crate) fn documented_routes(config: &mut ServiceConfig) {
         .service(reports::daily)
         .service(api_keys::create)
         .service(api_keys::list)
-        .service(api_keys::revoke);
+        .service(api_keys::revoke)
+        .service(receipts::receipt);
 }

@@ -294,6 +294,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records that a key was used.
     async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The newest purchase by `client` of `product` for `customer_number` created at or after
+    /// `since` that is succeeded, pending (or still `sending`) or in review: the duplicate
+    /// purchase guard's earlier purchase (API.md, "Cashier protections").
+    async fn recent_purchase(
+        &self,
+        client: &str,
+        product: &str,
+        customer_number: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError>;
 }
 
 /// The store the application uses.

@@ -9,7 +9,7 @@ use chrono::Utc;
 use mpospay_gateway::clock::SystemClock;
 use mpospay_gateway::config::{PaymentSettings, RateLimitSettings, Settings, UpstreamSettings};
 use mpospay_gateway::domain::Transaction;
-use mpospay_gateway::h2h::MessageType;
+use mpospay_gateway::h2h::{BreakerSettings, MessageType};
 use mpospay_gateway::keys::{self, Role};
 use mpospay_gateway::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use mpospay_gateway::startup::{Application, RunOptions};
@@ -36,6 +36,8 @@ pub struct TestOptions {
     pub payments: PaymentSettings,
     /// Generous by default, so that only the rate-limit tests ever meet the limit.
     pub rate_limit: RateLimitSettings,
+    /// The circuit breaker toward the upstream (the gateway's default unless a test says).
+    pub breaker: BreakerSettings,
 }
 
 impl Default for TestOptions {
@@ -53,6 +55,7 @@ impl Default for TestOptions {
                 requests_per_second: 10_000,
                 burst: 10_000,
             },
+            breaker: BreakerSettings::default(),
         }
     }
 }
@@ -250,6 +253,7 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         log_format: "pretty".into(),
         upstream: Some(UpstreamSettings {
             timeout: options.upstream_timeout,
+            breaker: options.breaker,
             ..config.upstream_settings(upstream_url.to_string())
         }),
         zone: chrono_tz::Asia::Jakarta,

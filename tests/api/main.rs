@@ -18,3 +18,8 @@ mod openapi;
 mod recovery;
 mod trx_ids;
 mod validation;
+
+mod breaker;
+mod duplicates;
+mod receipts;
+mod upstream_answers;
