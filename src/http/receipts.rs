@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use actix_web::{get, web, HttpResponse};
 use chrono_tz::Tz;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 
 use crate::domain::{Transaction, TransactionKind, TransactionStatus, ValidationError};
 use crate::payments::{PaymentError, Payments};
@@ -16,6 +18,21 @@ use super::search::BusinessZone;
 
 /// The paper widths receipts are laid out for, in characters; the first is the default.
 const WIDTHS: [usize; 2] = [32, 48];
+
+/// The `width` query parameter as the document shows it: one of [`WIDTHS`].
+pub(crate) struct ReceiptWidth;
+
+impl utoipa::PartialSchema for ReceiptWidth {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .enum_values(Some(WIDTHS))
+            .default(Some(WIDTHS[0].into()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ReceiptWidth {}
 
 /// A transaction's receipt
 ///
@@ -29,7 +46,7 @@ const WIDTHS: [usize; 2] = [32, 48];
     tag = "transactions",
     params(
         ("id" = Uuid, Path, description = "The payment's or purchase's id."),
-        ("width" = Option<u8>, Query, description = "Characters per line: `32` (default) or `48`.", minimum = 32, maximum = 48),
+        ("width" = Option<ReceiptWidth>, Query, description = "Characters per line: `32` (default) or `48`."),
     ),
     responses(
         (status = 200, description = "The receipt, one printed line per text line.", body = String,
