@@ -155,6 +155,7 @@ impl Payments {
                 .store
                 .recent_purchase(
                     &caller.client,
+                    key.as_str(),
                     request.product.as_str(),
                     request.customer_number.as_str(),
                     since,

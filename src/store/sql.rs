@@ -748,7 +748,12 @@ macro_rules! shared_statements {
                 client: &str,
                 key: &str,
             ) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM idempotency_keys WHERE client = $1 AND key = $2")
+                // A key linked to a transaction holds a request that recorded something (a
+                // concurrent takeover of the same abandoned key): never released.
+                sqlx::query(
+                    "DELETE FROM idempotency_keys \
+                     WHERE client = $1 AND key = $2 AND transaction_id IS NULL",
+                )
                     .bind(client)
                     .bind(key)
                     .execute(&self.pool)
@@ -884,6 +889,7 @@ macro_rules! shared_statements {
             async fn recent_purchase(
                 &self,
                 client: &str,
+                key: &str,
                 product: &str,
                 customer_number: &str,
                 since: DateTime<Utc>,
@@ -895,12 +901,15 @@ macro_rules! shared_statements {
                      WHERE kind = 'purchase' AND bill_number = $1 AND created_at >= $2 \
                      AND client = $3 AND product = $4 \
                      AND status IN ('succeeded', 'pending', 'sending', 'review') \
+                     AND NOT EXISTS (SELECT 1 FROM idempotency_keys AS k \
+                         WHERE k.client = $3 AND k.key = $5 AND k.transaction_id = transactions.id) \
                      ORDER BY created_at DESC, id DESC LIMIT 1",
                 )
                 .bind(customer_number)
                 .bind(since)
                 .bind(client)
                 .bind(product)
+                .bind(key)
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(id.map(Into::into))
