@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Account, InstitutionCode};
-use crate::h2h::Credentials;
+use crate::h2h::{BreakerSettings, Credentials};
 use crate::tls::{ClientIdentity, TlsConfigError};
 
 /// Where the gateway keeps its data when no database is configured.
@@ -73,6 +73,10 @@ pub struct RawUpstream {
     /// PEM client certificate and key, for an upstream that demands mutual TLS.
     pub client_cert_file: Option<String>,
     pub client_key_file: Option<String>,
+    /// Consecutive transport failures that open the circuit breaker (0: never).
+    pub breaker_failures: u32,
+    /// How long the open circuit refuses requests before a probe.
+    pub breaker_cooldown_secs: u64,
 }
 
 impl std::fmt::Debug for RawUpstream {
@@ -116,6 +120,8 @@ impl Default for RawUpstream {
             ca_file: None,
             client_cert_file: None,
             client_key_file: None,
+            breaker_failures: BreakerSettings::default().failures,
+            breaker_cooldown_secs: BreakerSettings::default().cooldown.as_secs(),
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct PaymentSettings {
     pub idempotency_retention_days: u64,
     /// How often the reconciler looks for due work.
     pub reconciler_interval_ms: u64,
+    /// The duplicate purchase guard's window (API.md, "Cashier protections"); 0 turns it off.
+    pub duplicate_window_secs: u64,
 }
 
 impl Default for PaymentSettings {
@@ -150,6 +158,7 @@ impl Default for PaymentSettings {
             unknown_outcome_codes: Vec::new(),
             idempotency_retention_days: 7,
             reconciler_interval_ms: 1000,
+            duplicate_window_secs: 120,
         }
     }
 }
@@ -276,6 +285,7 @@ pub struct UpstreamSettings {
     pub max_connections: usize,
     /// For an `https://` upstream.
     pub tls: UpstreamTls,
+    pub breaker: BreakerSettings,
 }
 
 /// TLS to an `https://` upstream (API.md, "Running it"): certificate and host name are always
@@ -522,6 +532,10 @@ impl RawSettings {
             timeout: Duration::from_millis(raw.timeout_ms),
             max_connections: raw.max_connections.max(1),
             tls,
+            breaker: BreakerSettings {
+                failures: raw.breaker_failures,
+                cooldown: Duration::from_secs(raw.breaker_cooldown_secs),
+            },
         }))
     }
 }

@@ -48,6 +48,7 @@ pub struct Metrics {
     idempotent_replays: IntCounter,
     rate_limited: IntCounter,
     write_batch: prometheus::Histogram,
+    upstream_circuit_open: prometheus::IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -107,6 +108,11 @@ impl Metrics {
             .buckets(WRITE_BATCH_BUCKETS.to_vec()),
         )
         .expect("valid metric");
+        let upstream_circuit_open = prometheus::IntGauge::new(
+            "gateway_upstream_circuit_open",
+            "1 while the circuit breaker toward the upstream is open (requests refused at once), else 0",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -115,6 +121,7 @@ impl Metrics {
             Box::new(idempotent_replays.clone()),
             Box::new(rate_limited.clone()),
             Box::new(write_batch.clone()),
+            Box::new(upstream_circuit_open.clone()),
         ] {
             registry
                 .register(collector)
@@ -129,6 +136,7 @@ impl Metrics {
             idempotent_replays,
             rate_limited,
             write_batch,
+            upstream_circuit_open,
         }
     }
 }
@@ -221,6 +229,11 @@ pub fn record_idempotent_replay() {
 /// A request refused because its client was over the rate limit.
 pub fn record_rate_limited() {
     metrics().rate_limited.inc();
+}
+
+/// The circuit breaker toward the upstream opened (`true`) or closed (one breaker per process).
+pub fn set_upstream_circuit_open(open: bool) {
+    metrics().upstream_circuit_open.set(i64::from(open));
 }
 
 /// Transactions per state, counted at scrape time. `None`: the count failed (left out).

@@ -11,8 +11,9 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, UpstreamSettings};
-use crate::h2h::UpstreamClient;
+use crate::h2h::{CircuitBreaker, UpstreamClient};
 use crate::http;
+use crate::payments::duplicate_guard::PurchaseLocks;
 use crate::payments::reconciler::Reconciler;
 use crate::payments::Payments;
 use crate::store::SharedStore;
@@ -93,6 +94,9 @@ impl Application {
             _ => None,
         };
         let payments_settings = settings.payments.clone();
+        // One breaker and one set of purchase locks per process, shared by every worker.
+        let breaker = CircuitBreaker::new(upstream.breaker);
+        let purchase_locks = PurchaseLocks::new();
         let make_payments = {
             let store = store.clone();
             let clock = options.clock.clone();
@@ -103,6 +107,8 @@ impl Application {
                     upstream_client(&upstream, upstream_tls.clone()),
                     clock.clone(),
                     payments_settings.clone(),
+                    breaker.clone(),
+                    purchase_locks.clone(),
                 )
                 .with_event_signal(events_committed.clone())
             }

@@ -50,6 +50,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/webhook-endpoints/{id}/rotate-secret"),
     ("GET", "/v1/webhook-endpoints/{id}/deliveries"),
     ("POST", "/v1/webhook-deliveries/{id}/retry"),
+    ("GET", "/v1/transactions/{id}/receipt"),
 ];
 
 const METHODS: &[&str] = &[

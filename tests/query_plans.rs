@@ -63,6 +63,14 @@ async fn large_table_queries_use_indexes() {
                 .to_string(),
         ),
         (
+            "the duplicate purchase guard's earlier purchase",
+            "SELECT id FROM transactions WHERE kind = 'purchase' AND bill_number = 'BILL42' \
+             AND created_at >= now() - interval '120 seconds' AND client = 'client-2' \
+             AND product = '2042' AND status IN ('succeeded', 'pending', 'sending', 'review') \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+                .to_string(),
+        ),
+        (
             "the reconciler's due payments",
             "SELECT id FROM transactions WHERE status = 'pending' AND next_advice_at <= now() \
              ORDER BY next_advice_at LIMIT 16"

@@ -166,6 +166,8 @@ both_backends!(
     api_keys_are_listed_newest_first,
     revoking_an_api_key_keeps_the_first_instant,
     touching_an_api_key_records_its_last_use,
+    a_linked_key_is_never_released,
+    the_duplicate_guard_finds_recent_live_purchases_of_other_keys,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1921,4 +1923,124 @@ async fn old_events_are_pruned_with_their_finished_deliveries(db: &TestDb) {
             .len(),
         2
     );
+}
+
+/// A key linked to a transaction (a concurrent takeover of the same key recorded something) is
+/// kept by `release_idempotency_key`: releasing it would let a later repeat buy again.
+async fn a_linked_key_is_never_released(db: &TestDb) {
+    let store = db.open().await.shared();
+    for key in ["linked", "unlinked"] {
+        store
+            .claim_idempotency_key("shop", key, "hash", ms(0))
+            .await
+            .unwrap();
+    }
+    let bought = purchase_of("shop", "3100", "08132259999", ms(1));
+    store
+        .insert_transaction_for_key(&bought, "shop", "linked")
+        .await
+        .unwrap();
+    for key in ["linked", "unlinked"] {
+        store.release_idempotency_key("shop", key).await.unwrap();
+    }
+    match store
+        .claim_idempotency_key("shop", "linked", "hash", ms(2))
+        .await
+        .unwrap()
+    {
+        KeyClaim::Existing(record) => assert_eq!(record.transaction_id, Some(bought.id)),
+        KeyClaim::Claimed => panic!("a linked key was released"),
+    }
+    assert_eq!(
+        store
+            .claim_idempotency_key("shop", "unlinked", "hash", ms(2))
+            .await
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+}
+
+fn purchase_of(client: &str, product: &str, customer: &str, at: DateTime<Utc>) -> Transaction {
+    let mut t = Transaction::begin(
+        TransactionKind::Purchase,
+        client,
+        product,
+        customer,
+        "00000009",
+        "ret-9",
+        at,
+    );
+    t.status = TransactionStatus::Succeeded;
+    t
+}
+
+async fn the_duplicate_guard_finds_recent_live_purchases_of_other_keys(db: &TestDb) {
+    let store = db.open().await.shared();
+    let since = ms(0);
+    store
+        .claim_idempotency_key("shop", "first", "hash", ms(0))
+        .await
+        .unwrap();
+    let earlier = purchase_of("shop", "3100", "08132259999", ms(10));
+    store
+        .insert_transaction_for_key(&earlier, "shop", "first")
+        .await
+        .unwrap();
+    let found = |key: &'static str,
+                 client: &'static str,
+                 product: &'static str,
+                 customer: &'static str,
+                 since: DateTime<Utc>| {
+        let store = store.clone();
+        async move {
+            store
+                .recent_purchase(client, key, product, customer, since)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        found("second", "shop", "3100", "08132259999", since).await,
+        Some(earlier.id)
+    );
+    assert_eq!(
+        found("first", "shop", "3100", "08132259999", since).await,
+        None,
+        "its own key"
+    );
+    assert_eq!(
+        found("second", "kiosk", "3100", "08132259999", since).await,
+        None
+    );
+    assert_eq!(
+        found("second", "shop", "3200", "08132259999", since).await,
+        None
+    );
+    assert_eq!(
+        found("second", "shop", "3100", "08132250000", since).await,
+        None
+    );
+    assert_eq!(
+        found("second", "shop", "3100", "08132259999", ms(11)).await,
+        None,
+        "too old"
+    );
+    // Pending, still sending and in review count; failed does not.
+    for (status, counts) in [
+        (TransactionStatus::Pending, true),
+        (TransactionStatus::Sending, true),
+        (TransactionStatus::Review, true),
+        (TransactionStatus::Failed, false),
+    ] {
+        let mut other = purchase_of("shop", "3100", "08132251111", ms(20));
+        other.status = status;
+        store.insert_transaction(&other).await.unwrap();
+        let seen = found("x", "shop", "3100", "08132251111", since).await;
+        assert_eq!(seen == Some(other.id), counts, "{status:?}");
+        let mut gone = other.clone();
+        gone.status = TransactionStatus::Failed;
+        if status != TransactionStatus::Failed {
+            store.update_transaction(&gone, status).await.unwrap();
+        }
+    }
 }

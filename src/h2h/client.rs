@@ -238,7 +238,24 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
         return Outcome::Unknown(UnknownReason::HttpStatus(status));
     }
     match serde_json::from_slice::<Response>(body) {
-        Ok(response) if !response.result_code.trim().is_empty() => {
+        Ok(mut response) if !response.result_code.trim().is_empty() => {
+            // PROTOCOL.md's sizes for numbers (API.md, "Upstream result → HTTP"): an answer past
+            // them is not an answer, so on a payment the outcome is unknown.
+            let oversized = response.oversized_numbers();
+            if !oversized.is_empty() {
+                return Outcome::Unknown(UnknownReason::InvalidBody(format!(
+                    "{} past the protocol's size",
+                    oversized.join(", ")
+                )));
+            }
+            for (field, chars) in response.bound_texts() {
+                tracing::warn!(
+                    field,
+                    chars,
+                    kept = super::message::MAX_TEXT_CHARS,
+                    "upstream answer text cut to its first characters"
+                );
+            }
             Outcome::Answered(Box::new(response))
         }
         Ok(_) => Outcome::Unknown(UnknownReason::InvalidBody("no resultCode".into())),
@@ -266,5 +283,13 @@ mod tests {
             "invalid_body"
         );
         assert_eq!(classify(200, br#"["000"]"#).kind(), "invalid_body");
+        assert_eq!(
+            classify(200, br#"{"resultCode":"000","nominal":"304000000000000"}"#).kind(),
+            "invalid_body"
+        );
+        assert_eq!(
+            classify(200, br#"{"resultCode":"000","admin":"123456789"}"#).kind(),
+            "invalid_body"
+        );
     }
 }

@@ -159,10 +159,85 @@ impl Response {
 /// Amount fields are digit strings; anything else (empty, signs, spaces inside) is no amount.
 pub fn parse_amount(s: &str) -> Option<i64> {
     let s = s.trim();
-    if s.is_empty() || s.len() > 15 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > MAX_NOMINAL_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
+}
+
+/// PROTOCOL.md's size of `nominal` and `saldo`: at most 12 digits.
+pub const MAX_NOMINAL_DIGITS: usize = 12;
+/// PROTOCOL.md's size of `admin`: at most 8 digits.
+pub const MAX_ADMIN_DIGITS: usize = 8;
+/// How much of `info1`–`info3` and `resultDesc` is kept (API.md, "Upstream result → HTTP"): the
+/// protocol says 1,000; a verbose biller gets leeway, and no answer can bloat a page.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+impl Response {
+    /// The number fields that break PROTOCOL.md's sizes (a value that is not all digits, or has
+    /// too many): such an answer is not a valid answer. Empty is fine (a field that does not
+    /// apply).
+    pub fn oversized_numbers(&self) -> Vec<&'static str> {
+        [
+            ("nominal", &self.nominal, MAX_NOMINAL_DIGITS),
+            ("admin", &self.admin, MAX_ADMIN_DIGITS),
+            ("saldo", &self.saldo, MAX_NOMINAL_DIGITS),
+        ]
+        .into_iter()
+        .filter(|(_, value, digits)| {
+            let value = value.trim();
+            !value.is_empty()
+                && (value.len() > *digits || !value.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|(name, _, _)| name)
+        .collect()
+    }
+
+    /// Cuts `info1`–`info3` and `resultDesc` to their first [`MAX_TEXT_CHARS`] characters;
+    /// returns the fields cut, with their length in characters before the cut.
+    pub fn bound_texts(&mut self) -> Vec<(&'static str, usize)> {
+        let mut cut = Vec::new();
+        for (name, text) in [
+            ("resultDesc", &mut self.result_desc),
+            ("info1", &mut self.info1),
+            ("info2", &mut self.info2),
+            ("info3", &mut self.info3),
+        ] {
+            if let Some((end, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
+                cut.push((name, text.chars().count()));
+                text.truncate(end);
+            }
+        }
+        cut
+    }
+}
+
+/// An answer body as it is stored for the record. The upstream echoes our `sign` back as
+/// `signature` (PROTOCOL.md, "Signature"): a JSON object loses that field and has its long texts
+/// cut as [`Response::bound_texts`] cuts them; any other body (HTML, a cut-off answer) keeps its
+/// text with every copy of `sign` redacted.
+pub fn answer_for_record(raw: &str, sign: &str) -> String {
+    let redact = |text: &str| {
+        if sign.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(sign, "[redacted]")
+        }
+    };
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.remove("signature");
+            for field in ["resultDesc", "info1", "info2", "info3"] {
+                if let Some(serde_json::Value::String(text)) = map.get_mut(field) {
+                    if let Some((end, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
+                        text.truncate(end);
+                    }
+                }
+            }
+            redact(&serde_json::Value::Object(map).to_string())
+        }
+        _ => redact(raw),
+    }
 }
 
 /// Accepts a string, a number or null where the vendor promises a string.
@@ -199,6 +274,58 @@ mod tests {
         assert_eq!(response.result_code, "0");
         assert_eq!(response.balance(), Some(2451000));
         assert_eq!(response.info1, "");
+    }
+
+    #[test]
+    fn numbers_past_the_protocol_sizes_are_named() {
+        let sized = |nominal: &str, admin: &str, saldo: &str| {
+            Response {
+                nominal: nominal.into(),
+                admin: admin.into(),
+                saldo: saldo.into(),
+                ..Response::default()
+            }
+            .oversized_numbers()
+        };
+        assert!(sized("999999999999", "99999999", "").is_empty());
+        assert_eq!(sized("1000000000000", "", ""), ["nominal"]);
+        assert_eq!(sized("", "123456789", "1234567890123"), ["admin", "saldo"]);
+        assert_eq!(sized("-5", "", ""), ["nominal"]);
+        assert_eq!(parse_amount("999999999999999"), None);
+    }
+
+    #[test]
+    fn long_texts_are_cut_to_4000_characters() {
+        let mut response = Response {
+            info1: "é".repeat(5000),
+            info2: "x".repeat(4000),
+            result_desc: "SUKSES".into(),
+            ..Response::default()
+        };
+        assert_eq!(response.bound_texts(), [("info1", 5000)]);
+        assert_eq!(response.info1.chars().count(), 4000);
+        assert_eq!(response.info2.len(), 4000);
+    }
+
+    #[test]
+    fn the_echoed_signature_is_not_kept_for_the_record() {
+        let sign = "b3847e3a099979c1d96e3d186e0e05fa";
+        let stored = answer_for_record(
+            &format!(
+                r#"{{"resultCode":"000","info1":"{}","signature":"{sign}"}}"#,
+                "y".repeat(9000)
+            ),
+            sign,
+        );
+        let value: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert!(value.get("signature").is_none());
+        assert_eq!(value["resultCode"], "000");
+        assert_eq!(value["info1"].as_str().unwrap().len(), 4000);
+        let cut = answer_for_record(
+            &format!(r#"{{"resultCode":"000","signature":"{sign}"#),
+            sign,
+        );
+        assert!(!cut.contains(sign), "{cut}");
     }
 
     #[test]

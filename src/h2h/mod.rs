@@ -1,12 +1,14 @@
 //! The upstream protocol: MPospay B2B host-to-host messages, their signature, result codes and
 //! the HTTP client that sends them. See `shared/upstream/PROTOCOL.md`.
 
+pub mod breaker;
 pub mod client;
 mod exchange_outcome;
 pub mod message;
 pub mod result_code;
 pub mod signature;
 
+pub use breaker::{BreakerSettings, CircuitBreaker, CircuitOpen};
 pub use client::{Outcome, UnknownReason, UpstreamClient};
 pub use exchange_outcome::ExchangeOutcome;
 pub use message::{MessageType, Request, Response};

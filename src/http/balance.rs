@@ -33,7 +33,7 @@ struct BalanceView {
         (status = 429, description = "`rate_limited`.", body = ErrorResponse),
         (status = 500, description = "`internal_error`.", body = ErrorResponse),
         (status = 502, description = "`upstream_rejected`, `upstream_error`, `upstream_unavailable`.", body = ErrorResponse),
-        (status = 503, description = "`upstream_maintenance` (`Retry-After: 180`) or `database_unavailable`.", body = ErrorResponse),
+        (status = 503, description = "`upstream_maintenance` (`Retry-After: 180`), `upstream_unavailable` (the circuit breaker is open: nothing was recorded or sent; `Retry-After`) or `database_unavailable`.", body = ErrorResponse),
         (status = 504, description = "`upstream_timeout`.", body = ErrorResponse),
     ),
     security(("bearerAuth" = [])),

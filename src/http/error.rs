@@ -79,7 +79,8 @@ struct ErrorDetail<'a> {
     /// `inquiry_not_payable`, `inquiry_expired`, `amount_mismatch`, `already_paid`,
     /// `advice_unavailable`, `upstream_maintenance`, `cutoff_time`, `invalid_product`,
     /// `upstream_rejected`, `upstream_error`, `upstream_timeout`, `upstream_unavailable`,
-    /// `biller_declined`, `database_unavailable`, `webhooks_unavailable`, `internal_error`.
+    /// `biller_declined`, `database_unavailable`, `webhooks_unavailable`, `internal_error`,
+    /// `possible_duplicate`.
     #[schema(example = "invalid_field")]
     code: &'a str,
     /// For people; never internal detail. On `biller_declined`, the biller's own text.
@@ -136,6 +137,8 @@ impl ApiError {
                 PaymentError::Upstream { failure, .. } => failure.code(),
                 PaymentError::StoreUnavailable(_) => "database_unavailable",
                 PaymentError::Unexpected(_) => "internal_error",
+                PaymentError::CircuitOpen(_) => "upstream_unavailable",
+                PaymentError::PossibleDuplicate(_) => "possible_duplicate",
             },
         }
     }
@@ -159,7 +162,7 @@ impl ApiError {
             ApiError::Payment(error) => match error {
                 PaymentError::InquiryNotPayable { inquiry_id }
                 | PaymentError::InquiryExpired { inquiry_id } => Some(*inquiry_id),
-                PaymentError::AlreadyPaid(id) => Some(*id),
+                PaymentError::AlreadyPaid(id) | PaymentError::PossibleDuplicate(id) => Some(*id),
                 PaymentError::AdviceUnavailable { transaction_id, .. } => Some(*transaction_id),
                 PaymentError::Upstream { transaction_id, .. } => *transaction_id,
                 _ => None,
@@ -226,6 +229,8 @@ impl ResponseError for ApiError {
                 },
                 PaymentError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 PaymentError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                PaymentError::CircuitOpen(_) => StatusCode::SERVICE_UNAVAILABLE,
+                PaymentError::PossibleDuplicate(_) => StatusCode::CONFLICT,
             },
         }
     }
@@ -270,8 +275,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             let retry_after = match self {
-                ApiError::Payment(PaymentError::StoreUnavailable(_)) => "5",
-                _ => MAINTENANCE_RETRY_AFTER_SECS,
+                ApiError::Payment(PaymentError::StoreUnavailable(_)) => "5".to_string(),
+                ApiError::Payment(PaymentError::CircuitOpen(open)) => {
+                    open.retry_after_secs().to_string()
+                }
+                _ => MAINTENANCE_RETRY_AFTER_SECS.to_string(),
             };
             response.insert_header((header::RETRY_AFTER, retry_after));
         }

@@ -73,6 +73,8 @@ fn recorded_nothing(error: &PaymentError) -> bool {
             | PaymentError::InquiryExpired { .. }
             | PaymentError::AmountMismatch { .. }
             | PaymentError::AlreadyPaid(_)
+            | PaymentError::CircuitOpen(_)
+            | PaymentError::PossibleDuplicate(_)
     )
 }
 

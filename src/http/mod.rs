@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod purchases;
 pub mod rate_limit;
+pub mod receipts;
 mod reports;
 pub mod request_id;
 pub mod search;
@@ -74,5 +75,6 @@ pub(crate) fn documented_routes(config: &mut ServiceConfig) {
         .service(webhooks::remove)
         .service(webhooks::rotate_secret)
         .service(webhooks::deliveries)
-        .service(webhooks::retry);
+        .service(webhooks::retry)
+        .service(receipts::receipt);
 }

@@ -64,6 +64,7 @@ is 429 `rate_limited` with `Retry-After`.";
         // Referred to by path and header parameters, which do not collect their schemas.
         crate::domain::BillNumber,
         crate::domain::IdempotencyKey,
+        super::receipts::ReceiptWidth,
     )),
     tags(
         (name = "bills", description = "Postpaid bills: inquiry, then payment of the inquired bill."),

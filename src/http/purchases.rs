@@ -21,6 +21,11 @@ use super::views::TransactionView;
 pub struct PurchaseBody {
     pub product: ProductCode,
     pub customer_number: CustomerNumber,
+    /// Buy even if the same product was bought for the same customer number moments ago (the
+    /// duplicate purchase guard's `409 possible_duplicate`).
+    #[serde(default)]
+    #[schema(default = false)]
+    pub allow_duplicate: bool,
 }
 
 /// Buy a prepaid product
@@ -48,7 +53,7 @@ pub struct PurchaseBody {
         (status = 400, description = "`idempotency_key_required`; `invalid_request` (malformed body or Idempotency-Key).", body = ErrorResponse),
         (status = 401, description = "`unauthorized`: no valid API key.", body = ErrorResponse),
         (status = 403, description = "`forbidden`: a finance key.", body = ErrorResponse),
-        (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running.", body = ErrorResponse),
+        (status = 409, description = "`idempotency_key_in_use`: the first request with this key is still running; `possible_duplicate` (with `transactionId`, the earlier purchase): the same product was bought for the same customer number moments ago; nothing was recorded or sent, send `\"allowDuplicate\": true` to buy anyway.", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`.", body = ErrorResponse),
         (status = 422, description = "`invalid_field` (`product`, `customerNumber`), `idempotency_key_mismatch`; declined upstream: `cutoff_time`, `invalid_product`, `biller_declined` (with `upstream` and `transactionId`).", body = ErrorResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
@@ -56,7 +61,7 @@ pub struct PurchaseBody {
         (status = 500, description = "`internal_error`.", body = ErrorResponse),
         (status = 502, description = "`upstream_rejected` or `upstream_unavailable`: nothing was bought.", body = ErrorResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
-        (status = 503, description = "`upstream_maintenance` (`Retry-After: 180`) or `database_unavailable`.", body = ErrorResponse,
+        (status = 503, description = "`upstream_maintenance` (`Retry-After: 180`), `upstream_unavailable` (the circuit breaker is open: nothing was recorded or sent; `Retry-After`) or `database_unavailable`.", body = ErrorResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier identical request."))),
     ),
     security(("bearerAuth" = [])),
@@ -76,10 +81,12 @@ pub async fn purchase(
     let PurchaseBody {
         product,
         customer_number,
+        allow_duplicate,
     } = body.value;
     let purchase = PurchaseRequest {
         product,
         customer_number,
+        allow_duplicate,
     };
     let caller = principal.caller();
     idempotency::run_once(&store, &caller, &key, &hash, || {

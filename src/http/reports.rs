@@ -27,11 +27,16 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, count: i64, amount: i64, admin_fee: i64) {
-        self.count += count;
-        self.amount += amount;
-        self.admin_fee += admin_fee;
-        self.total += amount + admin_fee;
+    /// Adds one group's counts and sums; `None` (and `self` unchanged) if any would overflow.
+    fn add(&mut self, count: i64, amount: i64, admin_fee: i64) -> Option<()> {
+        let sums = Sums {
+            count: self.count.checked_add(count)?,
+            amount: self.amount.checked_add(amount)?,
+            admin_fee: self.admin_fee.checked_add(admin_fee)?,
+            total: self.total.checked_add(amount.checked_add(admin_fee)?)?,
+        };
+        *self = sums;
+        Some(())
     }
 }
 
@@ -120,12 +125,15 @@ pub async fn daily(
             continue;
         }
         if row.status == DomainStatus::Succeeded {
-            totals.add(row.count, row.amount, row.admin_fee);
+            totals
+                .add(row.count, row.amount, row.admin_fee)
+                .ok_or_else(sums_overflow)?;
         }
         groups
             .entry((row.kind.as_str(), row.product, row.status.public()))
             .or_default()
-            .add(row.count, row.amount, row.admin_fee);
+            .add(row.count, row.amount, row.admin_fee)
+            .ok_or_else(sums_overflow)?;
     }
     Ok(HttpResponse::Ok().json(DailyReport {
         date,
@@ -142,4 +150,30 @@ pub async fn daily(
             .collect(),
         totals,
     }))
+}
+
+/// Amounts are held to 12 digits when an answer is parsed, so a day's sums fit in 64 bits by
+/// far; if they ever do not, the report says so rather than wrap or panic.
+fn sums_overflow() -> ApiError {
+    ApiError::Payment(anyhow::anyhow!("the day's sums exceed 64-bit integers").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_add_with_checked_arithmetic() {
+        let mut sums = Sums::default();
+        assert_eq!(sums.add(2, 304000, 1550), Some(()));
+        assert_eq!(sums.total, 305550);
+        let before = sums;
+        assert_eq!(sums.add(1, i64::MAX, 0), None);
+        assert_eq!(
+            sums.add(1, i64::MAX - 304000, 1),
+            None,
+            "the total overflows"
+        );
+        assert_eq!(sums, before, "an overflowing add changes nothing");
+    }
 }

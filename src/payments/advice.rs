@@ -62,6 +62,8 @@ impl Payments {
                 },
                 Some(transaction.id),
                 request_id,
+                // Advice keeps its own schedule: the circuit breaker neither stops nor counts it.
+                None,
             )
             .await?;
         crate::metrics::record_advice(&judge_advice(

@@ -18,6 +18,7 @@ pub struct Balance {
 impl Payments {
     /// Asks the upstream for the deposit balance. The exchange is recorded; no transaction is.
     pub async fn balance(&self, caller: &Caller) -> Result<Balance, PaymentError> {
+        let permit = self.admit()?;
         let trx_id = self.next_trx_id().await?;
         let account = self.upstream.credentials().account.clone();
         let exchange = self
@@ -31,6 +32,7 @@ impl Payments {
                 },
                 None,
                 caller.request_id.as_deref(),
+                Some(permit),
             )
             .await?;
         let result = exchange

@@ -81,6 +81,13 @@ pub enum PaymentError {
     KeyTaken,
     #[error("the database is unavailable")]
     StoreUnavailable(#[source] StoreError),
+    /// The circuit breaker toward the upstream is open: nothing was recorded or sent.
+    #[error("the upstream is not answering; nothing was sent: retry after {} s", .0.retry_after_secs())]
+    CircuitOpen(crate::h2h::CircuitOpen),
+    /// A recent purchase of the same product for the same customer number may be this one's
+    /// double (the duplicate purchase guard); carries the earlier purchase's id.
+    #[error("a purchase of this product for this customer number was made moments ago ({0}); send \"allowDuplicate\": true to buy again")]
+    PossibleDuplicate(Uuid),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

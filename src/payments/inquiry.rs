@@ -19,6 +19,7 @@ impl Payments {
         bill_number: &BillNumber,
         product: &ProductCode,
     ) -> Result<Transaction, PaymentError> {
+        let permit = self.admit()?;
         let trx_id = self.next_trx_id().await?;
         let now = self.now();
         let zone = self.upstream.credentials().zone;
@@ -46,6 +47,7 @@ impl Payments {
                 },
                 Some(inquiry.id),
                 caller.request_id.as_deref(),
+                Some(permit),
             )
             .await;
         if let Some(response) = exchange.outcome.response() {

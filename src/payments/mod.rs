@@ -4,6 +4,7 @@
 
 mod advice;
 mod balance;
+pub mod duplicate_guard;
 pub mod error;
 pub mod events;
 mod inquiry;
@@ -21,8 +22,9 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::config::PaymentSettings;
 use crate::domain::{Transaction, TransactionStatus, TrxId};
+use crate::h2h::breaker::Permit;
 use crate::h2h::client::Exchange;
-use crate::h2h::{Draft, MessageType, Response, UpstreamClient};
+use crate::h2h::{CircuitBreaker, Draft, MessageType, Response, UpstreamClient};
 use crate::store::{ExchangeOutcome, ExchangeRecord, SharedStore, StoreError};
 
 pub use balance::Balance;
@@ -52,6 +54,10 @@ pub struct Payments {
     settings: PaymentSettings,
     /// Signalled after a commit that queued events, to wake the webhook worker.
     events_committed: Arc<tokio::sync::Notify>,
+    /// The process's circuit breaker toward the upstream, shared by every worker.
+    breaker: Arc<CircuitBreaker>,
+    /// The process's locks of the duplicate purchase guard, shared by every worker.
+    purchase_locks: Arc<duplicate_guard::PurchaseLocks>,
 }
 
 impl Payments {
@@ -60,12 +66,16 @@ impl Payments {
         upstream: UpstreamClient,
         clock: Arc<dyn Clock>,
         settings: PaymentSettings,
+        breaker: Arc<CircuitBreaker>,
+        purchase_locks: Arc<duplicate_guard::PurchaseLocks>,
     ) -> Self {
         Self {
             store,
             upstream,
             clock,
             settings,
+            breaker,
+            purchase_locks,
             events_committed: Arc::default(),
         }
     }
@@ -93,6 +103,11 @@ impl Payments {
         Ok(())
     }
 
+    /// Leave from the circuit breaker to send a message, asked before anything is recorded.
+    fn admit(&self) -> Result<Permit, PaymentError> {
+        self.breaker.admit().map_err(PaymentError::CircuitOpen)
+    }
+
     pub fn store(&self) -> &SharedStore {
         &self.store
     }
@@ -115,14 +130,16 @@ impl Payments {
         }
     }
 
-    /// Signs and sends one message, and records the exchange whatever came of it.
+    /// Signs and sends one message, and records the exchange whatever came of it. `permit`:
+    /// the circuit breaker's leave, told what came of it (advice sends without one).
     async fn send_and_record(
         &self,
         draft: Draft,
         transaction_id: Option<Uuid>,
         request_id: Option<&str>,
+        permit: Option<Permit>,
     ) -> Result<Exchange, PaymentError> {
-        let (exchange, record) = self.send(draft, transaction_id, request_id).await;
+        let (exchange, record) = self.send(draft, transaction_id, request_id, permit).await;
         self.store.record_exchange(&record).await?;
         Ok(exchange)
     }
@@ -133,10 +150,14 @@ impl Payments {
         draft: Draft,
         transaction_id: Option<Uuid>,
         request_id: Option<&str>,
+        permit: Option<Permit>,
     ) -> (Exchange, ExchangeRecord) {
         let request = self.upstream.credentials().build_request(draft, self.now());
         let message_type = request.message_type;
         let exchange = self.upstream.send(request).await;
+        if let Some(permit) = permit {
+            permit.record(&exchange.outcome);
+        }
         // Money messages and failed exchanges at info; an answered lookup (inquiry, balance) at
         // debug, so that a routine inquiry logs one line (its request's), not two. Every
         // exchange is stored in the database anyway.
@@ -173,7 +194,10 @@ impl Payments {
             message_type,
             trx_id: exchange.request.trx_id.clone(),
             request: exchange.request.without_signature().to_string(),
-            response: exchange.raw_response.clone(),
+            response: exchange
+                .raw_response
+                .as_deref()
+                .map(|raw| crate::h2h::message::answer_for_record(raw, &exchange.request.sign)),
             http_status: exchange.http_status.map(i32::from),
             outcome: ExchangeOutcome::from(&exchange.outcome),
             result_code: exchange

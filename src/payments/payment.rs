@@ -22,6 +22,9 @@ use super::error::PaymentError;
 use super::outcome::{judge, Verdict};
 use super::{absorb_response, message_type_of, Caller, Payments};
 
+/// The longest duplicate guard window honoured (ten years; a larger setting means the same).
+const MAX_DUPLICATE_WINDOW_SECS: u64 = 10 * 366 * 24 * 3600;
+
 /// A validated payment request.
 #[derive(Debug, Clone)]
 pub struct PaymentRequest {
@@ -37,6 +40,8 @@ pub struct PaymentRequest {
 pub struct PurchaseRequest {
     pub product: ProductCode,
     pub customer_number: CustomerNumber,
+    /// Buys even if the duplicate purchase guard would refuse it.
+    pub allow_duplicate: bool,
 }
 
 impl Payments {
@@ -85,6 +90,7 @@ impl Payments {
             }
         }
 
+        let permit = self.admit()?;
         let trx_id = self.next_trx_id().await?;
         let zone = self.upstream.credentials().zone;
         let mut payment = Transaction::begin(
@@ -115,6 +121,7 @@ impl Payments {
                 },
                 Some(payment.id),
                 caller.request_id.as_deref(),
+                Some(permit),
             )
             .await?;
         self.settle(payment, &exchange).await
@@ -128,8 +135,40 @@ impl Payments {
         request: &PurchaseRequest,
         key: &IdempotencyKey,
     ) -> Result<Transaction, PaymentError> {
-        let trx_id = self.next_trx_id().await?;
+        let permit = self.admit()?;
         let now = self.now();
+        // The duplicate guard's check and the insert below run under the triple's lock, so that
+        // of two taps at once the second sees the first's row (duplicate_guard.rs).
+        let window = self.settings.duplicate_window_secs;
+        let _serialised = if window > 0 && !request.allow_duplicate {
+            let lock = self
+                .purchase_locks
+                .lock(
+                    &caller.client,
+                    request.product.as_str(),
+                    request.customer_number.as_str(),
+                )
+                .await;
+            // Held to ten years, so that the window's start is a date every database stores.
+            let since = now - Duration::seconds(window.min(MAX_DUPLICATE_WINDOW_SECS) as i64);
+            if let Some(earlier) = self
+                .store
+                .recent_purchase(
+                    &caller.client,
+                    key.as_str(),
+                    request.product.as_str(),
+                    request.customer_number.as_str(),
+                    since,
+                )
+                .await?
+            {
+                return Err(PaymentError::PossibleDuplicate(earlier));
+            }
+            Some(lock)
+        } else {
+            None
+        };
+        let trx_id = self.next_trx_id().await?;
         let zone = self.upstream.credentials().zone;
         let mut purchase = Transaction::begin(
             TransactionKind::Purchase,
@@ -142,6 +181,7 @@ impl Payments {
         );
         purchase.request_id = caller.request_id.clone();
         self.begin(&purchase, caller, key).await?;
+        drop(_serialised);
 
         let exchange = self
             .send_and_record(
@@ -154,6 +194,7 @@ impl Payments {
                 },
                 Some(purchase.id),
                 caller.request_id.as_deref(),
+                Some(permit),
             )
             .await?;
         self.settle(purchase, &exchange).await

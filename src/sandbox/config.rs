@@ -62,6 +62,7 @@ impl SandboxConfig {
             timeout: Duration::from_secs(5),
             max_connections: 16,
             tls: Default::default(),
+            breaker: Default::default(),
         }
     }
 }

@@ -257,7 +257,8 @@ pub trait Store: EventStore + Send + Sync + 'static {
         body: &str,
     ) -> Result<(), StoreError>;
 
-    /// Forgets a key whose request was rejected before anything was recorded.
+    /// Forgets a key whose request was rejected before anything was recorded; a key linked to a
+    /// transaction (by a concurrent takeover of the same key) is kept.
     async fn release_idempotency_key(&self, client: &str, key: &str) -> Result<(), StoreError>;
 
     /// Deletes keys created before `cutoff`; returns how many.
@@ -299,6 +300,20 @@ pub trait Store: EventStore + Send + Sync + 'static {
 
     /// Records that a key was used.
     async fn touch_api_key(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The newest purchase by `client` of `product` for `customer_number` created at or after
+    /// `since` that is succeeded, pending (or still `sending`) or in review, and not the one
+    /// linked to the Idempotency-Key `key` of `client` (a repeat of the same request is
+    /// idempotency's business, not a duplicate): the duplicate purchase guard's earlier purchase
+    /// (API.md, "Cashier protections").
+    async fn recent_purchase(
+        &self,
+        client: &str,
+        key: &str,
+        product: &str,
+        customer_number: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError>;
 }
 
 /// The store the application uses.

@@ -601,9 +601,13 @@ macro_rules! shared_statements {
                 to: DateTime<Utc>,
             ) -> Result<Vec<ReportRow>, StoreError> {
                 let rows = sqlx::query(
+                    // An inquiry moves no money: its amounts are not summed (API.md's report
+                    // counts inquiries only).
                     "SELECT kind, product, status, COUNT(*) AS count, \
-                     CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amount, \
-                     CAST(COALESCE(SUM(admin_fee), 0) AS BIGINT) AS admin_fee \
+                     CAST(COALESCE(SUM(CASE WHEN kind = 'inquiry' THEN 0 ELSE amount END), 0) \
+                     AS BIGINT) AS amount, \
+                     CAST(COALESCE(SUM(CASE WHEN kind = 'inquiry' THEN 0 ELSE admin_fee END), 0) \
+                     AS BIGINT) AS admin_fee \
                      FROM transactions WHERE created_at >= $1 AND created_at < $2 \
                      GROUP BY kind, product, status ORDER BY kind, product, status",
                 )
@@ -722,7 +726,12 @@ macro_rules! shared_statements {
                 client: &str,
                 key: &str,
             ) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM idempotency_keys WHERE client = $1 AND key = $2")
+                // A key linked to a transaction holds a request that recorded something (a
+                // concurrent takeover of the same abandoned key): never released.
+                sqlx::query(
+                    "DELETE FROM idempotency_keys \
+                     WHERE client = $1 AND key = $2 AND transaction_id IS NULL",
+                )
                     .bind(client)
                     .bind(key)
                     .execute(&self.pool)
@@ -847,6 +856,35 @@ macro_rules! shared_statements {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn recent_purchase(
+                &self,
+                client: &str,
+                key: &str,
+                product: &str,
+                customer_number: &str,
+                since: DateTime<Utc>,
+            ) -> Result<Option<Uuid>, StoreError> {
+                // `kind = 'purchase'` is written out so that the partial index of migration 0007
+                // applies.
+                let id: Option<<$db as Dialect>::UuidColumn> = sqlx::query_scalar(
+                    "SELECT id FROM transactions \
+                     WHERE kind = 'purchase' AND bill_number = $1 AND created_at >= $2 \
+                     AND client = $3 AND product = $4 \
+                     AND status IN ('succeeded', 'pending', 'sending', 'review') \
+                     AND NOT EXISTS (SELECT 1 FROM idempotency_keys AS k \
+                         WHERE k.client = $3 AND k.key = $5 AND k.transaction_id = transactions.id) \
+                     ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(customer_number)
+                .bind(since)
+                .bind(client)
+                .bind(product)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(id.map(Into::into))
             }
         }
     };

@@ -514,6 +514,11 @@
       );
     }
 
+    // The printable receipt (GET /v1/transactions/{id}/receipt): payments and purchases.
+    if (t.type === "payment" || t.type === "purchase") {
+      sections.push(printReceiptView(t.id));
+    }
+
     // Upstream exchanges.
     const exchanges = Array.isArray(t.exchanges) ? t.exchanges : [];
     sections.push(el("h3", {}, `Upstream exchanges (${exchanges.length})`));
@@ -526,6 +531,50 @@
     }
 
     $("detail-content").replaceChildren(...sections.filter(Boolean));
+  }
+
+  /** "Print receipt": fetches the thermal-printer text at the chosen width, shows it, prints it. */
+  function printReceiptView(id) {
+    const width = el(
+      "select",
+      { id: "print-receipt-width", "aria-label": "Receipt width" },
+      el("option", { value: "32" }, "32 columns"),
+      el("option", { value: "48" }, "48 columns")
+    );
+    const paper = el("pre", { class: "printable-receipt", id: "print-receipt", hidden: "" });
+    const error = el("div", { class: "alert", role: "alert", hidden: "" });
+    const print = el("button", { type: "button", class: "btn", id: "print-receipt-print", hidden: "" }, "Print");
+    const show = el("button", { type: "button", class: "btn btn-quiet", id: "print-receipt-show" }, "Print receipt");
+    async function load() {
+      showAlert(error, null);
+      setBusy(show, true);
+      try {
+        const response = await request(
+          `/v1/transactions/${encodeURIComponent(id)}/receipt?width=${width.value}`,
+          "read this receipt"
+        );
+        paper.textContent = await response.text();
+        paper.hidden = false;
+        print.hidden = false;
+      } catch (e) {
+        showAlert(error, e.message);
+      } finally {
+        setBusy(show, false);
+      }
+    }
+    show.addEventListener("click", load);
+    width.addEventListener("change", () => {
+      if (!paper.hidden) load();
+    });
+    print.addEventListener("click", () => window.print());
+    return el(
+      "section",
+      { class: "print-receipt" },
+      el("h3", {}, "Print receipt"),
+      el("div", { class: "print-receipt-controls" }, width, show, print),
+      error,
+      paper
+    );
   }
 
   function pretty(value) {

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use mpospay_gateway::domain::{Transaction, TransactionStatus};
-use mpospay_gateway::h2h::MessageType;
+use mpospay_gateway::h2h::{BreakerSettings, MessageType};
 use mpospay_gateway::sandbox::{Delivery, ForcedFault};
 
 use crate::both_backends;
@@ -207,6 +207,12 @@ async fn a_minute_of_slow_then_blackholed_upstream_loses_and_doubles_nothing(bac
     const BLACKHOLED_FOR: Duration = Duration::from_secs(35);
     let mut options = TestOptions {
         upstream_timeout: Duration::from_millis(400),
+        // The circuit breaker off, so that every request of the minute meets the fault itself
+        // (breaker.rs tests the breaker).
+        breaker: BreakerSettings {
+            failures: 0,
+            ..BreakerSettings::default()
+        },
         ..TestOptions::default()
     };
     options.payments.advice_schedule_secs = vec![1];

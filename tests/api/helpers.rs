@@ -11,7 +11,7 @@ use mpospay_gateway::config::{
     PaymentSettings, RateLimitSettings, Settings, UpstreamSettings, WebhookSettings,
 };
 use mpospay_gateway::domain::Transaction;
-use mpospay_gateway::h2h::MessageType;
+use mpospay_gateway::h2h::{BreakerSettings, MessageType};
 use mpospay_gateway::keys::{self, Role};
 use mpospay_gateway::sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use mpospay_gateway::startup::{Application, RunOptions};
@@ -40,6 +40,8 @@ pub struct TestOptions {
     pub rate_limit: RateLimitSettings,
     /// Off (no encryption key) by default: the webhook tests turn them on.
     pub webhooks: WebhookSettings,
+    /// The circuit breaker toward the upstream (the gateway's default unless a test says).
+    pub breaker: BreakerSettings,
 }
 
 impl Default for TestOptions {
@@ -58,6 +60,7 @@ impl Default for TestOptions {
                 burst: 10_000,
             },
             webhooks: WebhookSettings::default(),
+            breaker: BreakerSettings::default(),
         }
     }
 }
@@ -255,6 +258,7 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         log_format: "pretty".into(),
         upstream: Some(UpstreamSettings {
             timeout: options.upstream_timeout,
+            breaker: options.breaker,
             ..config.upstream_settings(upstream_url.to_string())
         }),
         zone: chrono_tz::Asia::Jakarta,

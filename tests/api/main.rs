@@ -19,3 +19,8 @@ mod recovery;
 mod trx_ids;
 mod validation;
 mod webhooks;
+
+mod breaker;
+mod duplicates;
+mod receipts;
+mod upstream_answers;

@@ -496,7 +496,7 @@ async fn a_deleted_endpoint_gets_nothing_more(backend: Backend) {
 
     for n in 0..3 {
         let purchase = app
-            .purchase("3100", "08132259999", &format!("deleted-{n}"))
+            .purchase("3100", &format!("0813225999{n}"), &format!("deleted-{n}"))
             .await;
         assert_eq!(purchase.status, 200, "{:?}", purchase.body);
     }

@@ -201,6 +201,32 @@ try {
   await exchange.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(artifacts, "finance-exchanges.png") });
 
+  step("print the payment's receipt (32 and 48 columns)");
+  await dialog.locator("#print-receipt-show").click();
+  const paper = dialog.locator("#print-receipt");
+  await paper.waitFor({ state: "visible" });
+  const narrow = await paper.textContent();
+  assert.match(narrow, /Rp 305\.550/);
+  assert.match(narrow, /AF085713323054/);
+  assert.ok(!narrow.includes("NOT PROOF"), "a succeeded payment's receipt is proof");
+  for (const line of narrow.split("\n")) assert.ok([...line].length <= 32, `wider than 32: ${line}`);
+  await dialog.locator("#print-receipt-width").selectOption("48");
+  await page.waitForFunction(
+    () => document.querySelector("#print-receipt").textContent.split("\n").some((l) => l.length > 32)
+  );
+  const wide = await paper.textContent();
+  for (const line of wide.split("\n")) assert.ok([...line].length <= 48, `wider than 48: ${line}`);
+  await page.evaluate(() => {
+    window.printed = 0;
+    window.print = () => {
+      window.printed += 1;
+    };
+  });
+  await dialog.locator("#print-receipt-print").click();
+  assert.equal(await page.evaluate(() => window.printed), 1, "Print opens the print dialog");
+  await paper.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(artifacts, "finance-receipt.png") });
+
   step("the inquiry link opens the inquiry");
   await dialog.locator(".kv", { hasText: "Inquiry" }).locator("button").click();
   await page.locator("#detail-title", { hasText: "Inquiry" }).waitFor();
