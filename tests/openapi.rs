@@ -43,6 +43,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/api-keys"),
     ("GET", "/v1/api-keys"),
     ("DELETE", "/v1/api-keys/{id}"),
+    ("GET", "/v1/reports/reconciliation"),
 ];
 
 const METHODS: &[&str] = &[

@@ -4,6 +4,7 @@
 //! default); each database's file holds only what really differs (its [`sql::Dialect`]). They
 //! share one test suite (`tests/store.rs`).
 
+pub mod deposit;
 mod group_commit;
 pub mod postgres;
 pub mod sql;
@@ -19,6 +20,7 @@ use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
 pub use crate::h2h::ExchangeOutcome;
 use crate::h2h::MessageType;
 use crate::keys::ApiKeyRecord;
+pub use deposit::{DepositStore, MonitorState};
 
 /// Failures of the storage port. Cloneable, so that the group commit can give every caller of a
 /// failed batch the same error.
@@ -159,9 +161,9 @@ pub struct ReportRow {
     pub admin_fee: i64,
 }
 
-/// The storage port.
+/// The storage port (the deposit's part is [`DepositStore`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DepositStore + Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn backend(&self) -> &'static str;
 

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mpospay_gateway::clock::SystemClock;
-use mpospay_gateway::config::{PaymentSettings, RateLimitSettings, Settings, UpstreamSettings};
+use mpospay_gateway::config::{
+    DepositSettings, PaymentSettings, RateLimitSettings, Settings, UpstreamSettings,
+};
 use mpospay_gateway::domain::Transaction;
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::{self, Role};
@@ -36,6 +38,8 @@ pub struct TestOptions {
     pub payments: PaymentSettings,
     /// Generous by default, so that only the rate-limit tests ever meet the limit.
     pub rate_limit: RateLimitSettings,
+    /// Deposit monitoring: the defaults (off, first check after 300 s) unless a test turns it.
+    pub deposit: DepositSettings,
 }
 
 impl Default for TestOptions {
@@ -53,6 +57,7 @@ impl Default for TestOptions {
                 requests_per_second: 10_000,
                 burst: 10_000,
             },
+            deposit: DepositSettings::default(),
         }
     }
 }
@@ -255,6 +260,7 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         zone: chrono_tz::Asia::Jakarta,
         payments: options.payments.clone(),
         rate_limit: options.rate_limit,
+        deposit: options.deposit,
     }
 }
 
