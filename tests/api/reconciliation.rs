@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures_util::future::{join, join_all};
+use mpospay_gateway::config::DepositSettings;
 use mpospay_gateway::h2h::{Draft, MessageType, UpstreamClient};
 use mpospay_gateway::sandbox::SandboxConfig;
 use serde_json::{json, Value};
@@ -20,6 +21,7 @@ both_backends!(
     a_payment_sent_around_the_gateway_is_exactly_one_break_of_minus_its_total,
     a_lost_answer_keeps_the_day_unbalanced_until_advice_settles_it,
     the_report_is_for_finance_and_admin_and_names_a_bad_date,
+    the_deposit_monitor_reads_the_balance_shows_it_and_keeps_whether_it_is_low,
 );
 
 /// Today's business day in Jakarta (the tests' zone).
@@ -347,4 +349,73 @@ async fn the_report_is_for_finance_and_admin_and_names_a_bad_date(backend: Backe
     assert_eq!(report["points"][0]["transactionId"], Value::Null);
     assert_eq!(report["openingBalance"], balance.body["balance"]);
     assert_eq!(report["balanced"], true);
+}
+
+/// The gauge's value in `/metrics`, if it is there.
+async fn deposit_gauge(app: &TestApp) -> Option<i64> {
+    let metrics = app.send("GET", "/metrics", None, None, None).await;
+    let text = metrics.body.as_str().unwrap_or("").to_string();
+    text.lines()
+        .find_map(|line| line.strip_prefix("gateway_deposit_balance_rupiah "))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Polls until the gauge shows `balance` (or panics after 10 s).
+async fn wait_for_gauge(app: &TestApp, balance: i64) {
+    let started = Instant::now();
+    while deposit_gauge(app).await != Some(balance) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the gauge shows {:?}, not {balance}",
+            deposit_gauge(app).await
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn the_deposit_monitor_reads_the_balance_shows_it_and_keeps_whether_it_is_low(
+    backend: Backend,
+) {
+    let app = spawn_app_with(
+        backend,
+        TestOptions {
+            deposit: DepositSettings {
+                low_balance: 49_000_000,
+                check_interval_secs: 1,
+            },
+            ..TestOptions::default()
+        },
+    )
+    .await;
+    let opening = app.sandbox.balance();
+    assert_eq!(deposit_gauge(&app).await, None, "nothing seen yet");
+    // Nothing reported the balance: the monitor asks (a balance inquiry) and shows it.
+    wait_for_gauge(&app, opening).await;
+    assert!(app.upstream_count(MessageType::BalanceInquiry) >= 1);
+    let state = app.store.deposit_monitor().await.unwrap();
+    assert!(!state.low, "above the threshold");
+
+    // A charge outside the gateway takes the deposit below the threshold.
+    let deposit = format!("{}/sandbox/deposit", app.upstream.url);
+    let mut charged = app
+        .http
+        .post(&deposit)
+        .send_json(&json!({"amount": -1_500_000}))
+        .await
+        .unwrap();
+    assert_eq!(charged.status(), 200, "{:?}", charged.body().await);
+    wait_for_gauge(&app, opening - 1_500_000).await;
+    assert!(
+        app.store.deposit_monitor().await.unwrap().low,
+        "low, remembered"
+    );
+
+    // The monitor's readings are points of the day's chain, and show the charge as a break.
+    let report = reconciliation(&app).await;
+    assert_eq!(breaks(&report), vec![-1_500_000], "{report:#}");
+
+    // Back above: no longer low (the next fall will be decided again).
+    app.sandbox.adjust_deposit(2_000_000).unwrap();
+    wait_for_gauge(&app, opening + 500_000).await;
+    assert!(!app.store.deposit_monitor().await.unwrap().low);
 }
