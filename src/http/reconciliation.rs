@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{Days, TimeDelta, Utc};
+use chrono::{Days, Utc};
 
 use crate::domain::ValidationError;
-use crate::payments::reconciliation::{business_day, reconcile, Reconciliation};
+use crate::payments::reconciliation::{business_day, reconcile, Reconciliation, DAY_MARGIN};
 use crate::payments::PaymentError;
 use crate::store::SharedStore;
 
@@ -17,11 +17,6 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::openapi::ErrorResponse;
 use super::search::{day_start, parse_date, BusinessZone};
-
-/// How far either side of the business day the chain is read before it is cut: more than a
-/// message can be in flight (the upstream timeout), so that a run of links across midnight is
-/// whole in both days' windows.
-pub const MARGIN: TimeDelta = TimeDelta::minutes(15);
 
 /// Deposit reconciliation
 ///
@@ -62,12 +57,12 @@ pub async fn report(
         .checked_add_days(Days::new(1))
         .ok_or_else(|| invalid("is out of range"))?;
     let (start, end) = (day_start(date, zone), day_start(next, zone));
-    let window = store.reconciliation_window(start, end, MARGIN).await?;
+    let window = store.reconciliation_window(start, end, DAY_MARGIN).await?;
     let report = web::block(move || {
         reconcile(
             date,
             zone.name(),
-            &business_day(&window, start, end, MARGIN),
+            &business_day(&window, start, end, DAY_MARGIN),
         )
     })
     .await

@@ -35,6 +35,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// How far either side of a business day its records are read before [`business_day`] cuts
+/// them: more than twice how long a message can be in flight (the upstream timeout, 15 s by
+/// default), so that a run of links across midnight is whole in both days' windows.
+pub const DAY_MARGIN: TimeDelta = TimeDelta::minutes(15);
+
 /// One succeeded payment or purchase of the day, as the chain needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SucceededTransaction {
