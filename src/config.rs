@@ -34,6 +34,7 @@ pub struct RawSettings {
     pub payments: PaymentSettings,
     pub rate_limit: RateLimitSettings,
     pub webhooks: RawWebhookSettings,
+    pub deposit: DepositSettings,
 }
 
 impl Default for RawSettings {
@@ -47,6 +48,7 @@ impl Default for RawSettings {
             payments: PaymentSettings::default(),
             rate_limit: RateLimitSettings::default(),
             webhooks: RawWebhookSettings::default(),
+            deposit: DepositSettings::default(),
         }
     }
 }
@@ -216,6 +218,25 @@ impl Default for RawWebhookSettings {
     }
 }
 
+/// Deposit monitoring (API.md, "Deposit: reconciliation and monitoring").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DepositSettings {
+    /// Rupiah; `deposit.low` is recorded once per fall below it. 0: off.
+    pub low_balance: i64,
+    /// How often the reconciler reads the balance (any `balanceAfter` counts as a reading).
+    pub check_interval_secs: u64,
+}
+
+impl Default for DepositSettings {
+    fn default() -> Self {
+        Self {
+            low_balance: 0,
+            check_interval_secs: 300,
+        }
+    }
+}
+
 /// Validated webhook settings.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -317,6 +338,7 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub rate_limit: RateLimitSettings,
     pub webhooks: WebhookSettings,
+    pub deposit: DepositSettings,
 }
 
 /// A setting that is missing or malformed.
@@ -387,7 +409,7 @@ const TEXT_SETTINGS: [&str; 17] = [
 /// `RATE_LIMIT_BURST` → `rate_limit.burst`, `WEBHOOKS_TIMEOUT_MS` → `webhooks.timeout_ms`.
 fn setting_path(env_key: &str) -> String {
     let key = env_key.to_ascii_lowercase();
-    for section in ["upstream", "payments", "rate_limit", "webhooks"] {
+    for section in ["upstream", "payments", "rate_limit", "webhooks", "deposit"] {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
         }
@@ -474,6 +496,12 @@ impl RawSettings {
         if self.rate_limit.burst == 0 {
             return Err(invalid("rate_limit.burst", "must be at least 1"));
         }
+        if self.deposit.low_balance < 0 {
+            return Err(invalid("deposit.low_balance", "must not be negative"));
+        }
+        if self.deposit.check_interval_secs == 0 {
+            return Err(invalid("deposit.check_interval_secs", "must be at least 1"));
+        }
         let upstream = self.upstream_settings(zone)?;
         let webhooks = self.webhooks.validate()?;
         Ok(Settings {
@@ -489,6 +517,7 @@ impl RawSettings {
             payments: self.payments,
             rate_limit: self.rate_limit,
             webhooks,
+            deposit: self.deposit,
         })
     }
 
@@ -853,5 +882,30 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn deposit_monitoring_is_off_by_default_and_set_from_the_file_or_the_environment() {
+        let settings = configured().validate().unwrap();
+        assert_eq!(settings.deposit.low_balance, 0, "off");
+        assert_eq!(settings.deposit.check_interval_secs, 300);
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gw.toml", "[deposit]\nlow_balance = 5000000\n")?;
+            jail.set_env("GATEWAY_DEPOSIT_CHECK_INTERVAL_SECS", "60");
+            let raw = load(Some(Path::new("gw.toml"))).expect("loads");
+            assert_eq!(
+                raw.deposit,
+                DepositSettings {
+                    low_balance: 5_000_000,
+                    check_interval_secs: 60
+                }
+            );
+            Ok(())
+        });
+        let mut raw = configured();
+        raw.deposit.low_balance = -1;
+        let error = raw.validate().unwrap_err().to_string();
+        assert!(error.contains("deposit.low_balance"), "{error}");
     }
 }

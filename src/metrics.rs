@@ -241,6 +241,8 @@ pub fn set_upstream_circuit_open(open: bool) {
 pub struct StateCounts {
     pub pending: Option<i64>,
     pub review: Option<i64>,
+    /// The deposit balance the monitor last saw (`None`: not seen yet, or the read failed).
+    pub deposit_balance: Option<i64>,
 }
 
 /// The Prometheus text exposition of every metric, plus the per-scrape state gauges.
@@ -265,6 +267,17 @@ pub fn render(states: StateCounts) -> String {
     scrape
         .register(Box::new(in_state))
         .expect("metric registered once");
+    if let Some(balance) = states.deposit_balance {
+        let deposit = prometheus::IntGauge::new(
+            "gateway_deposit_balance_rupiah",
+            "The deposit balance at the upstream the monitor last saw, rupiah",
+        )
+        .expect("valid metric");
+        deposit.set(balance);
+        scrape
+            .register(Box::new(deposit))
+            .expect("metric registered once");
+    }
     families.extend(scrape.gather());
     TextEncoder::new()
         .encode_to_string(&families)
@@ -313,6 +326,7 @@ mod tests {
         let text = render(StateCounts {
             pending: Some(3),
             review: None,
+            deposit_balance: Some(49_694_450),
         });
         for expected in [
             r#"gateway_http_requests_total{method="POST",route="/v1/bills/{billNumber}/inquiry",status="200"}"#,
@@ -324,6 +338,7 @@ mod tests {
             "gateway_idempotent_replays_total ",
             "gateway_rate_limited_total ",
             r#"gateway_transactions_in_state{status="pending"} 3"#,
+            "gateway_deposit_balance_rupiah 49694450",
         ] {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }

@@ -116,7 +116,7 @@ impl Application {
 
         let (stop_reconciler, stop_rx) = tokio::sync::watch::channel(false);
         if options.reconciler {
-            let reconciler = Reconciler::new(make_payments());
+            let reconciler = Reconciler::new(make_payments()).with_deposit(settings.deposit);
             actix_rt::spawn(reconciler.run(stop_rx.clone()));
         }
         match webhook_tls {

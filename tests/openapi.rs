@@ -51,6 +51,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/v1/webhook-endpoints/{id}/deliveries"),
     ("POST", "/v1/webhook-deliveries/{id}/retry"),
     ("GET", "/v1/transactions/{id}/receipt"),
+    ("GET", "/v1/reports/reconciliation"),
 ];
 
 const METHODS: &[&str] = &[

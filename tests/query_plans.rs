@@ -85,4 +85,43 @@ async fn large_table_queries_use_indexes() {
             "{what} scans the whole table:\n{plan}"
         );
     }
+
+    // The deposit's statements, as the store sends them, with a business day's bounds.
+    sqlx::query(
+        "INSERT INTO balance_readings (id, balance, read_at) \
+         SELECT gen_random_uuid(), 5000000 - n, now() - (n || ' seconds')::interval \
+         FROM generate_series(1, 200000) AS n",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE balance_readings")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let day = |sql: &str| {
+        sql.replace("$1", "now() - interval '1 hour'")
+            .replace("$2", "now()")
+    };
+    use mpospay_gateway::store::deposit;
+    let cases = [
+        ("a day's chain", day(deposit::WINDOW_TRANSACTIONS)),
+        ("a day's pending and review", day(deposit::DAY_OPEN_COUNTS)),
+        ("a day's readings", day(deposit::WINDOW_READINGS)),
+        (
+            "the monitor's latest balanceAfter",
+            day(deposit::LATEST_BALANCE_AFTER),
+        ),
+        ("the monitor's latest reading", day(deposit::LATEST_READING)),
+    ];
+    for (what, sql) in cases {
+        let plan = plan(&mut connection, &sql).await;
+        println!("{what}:\n{plan}\n");
+        for table in ["transactions", "balance_readings"] {
+            assert!(
+                !plan.contains(&format!("Seq Scan on {table}")),
+                "{what} scans the whole of {table}:\n{plan}"
+            );
+        }
+    }
 }

@@ -168,6 +168,7 @@ both_backends!(
     touching_an_api_key_records_its_last_use,
     a_linked_key_is_never_released,
     the_duplicate_guard_finds_recent_live_purchases_of_other_keys,
+    a_midnight_burst_read_with_the_margin_and_cut_on_the_chain_has_no_false_break,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2043,4 +2044,125 @@ async fn the_duplicate_guard_finds_recent_live_purchases_of_other_keys(db: &Test
             store.update_transaction(&gone, status).await.unwrap();
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The deposit's balance chain
+
+/// Two hundred purchases applied every 5 ms from half a second before midnight (Jakarta), each
+/// sent up to 90 ms before it was applied: around midnight the upstream applies some sent after
+/// midnight before others sent before it. Each day, read with its margin and cut by position on
+/// the chain, has no break; a cut by the clock would have.
+async fn a_midnight_burst_read_with_the_margin_and_cut_on_the_chain_has_no_false_break(
+    db: &TestDb,
+) {
+    use mpospay_gateway::payments::reconciliation::{
+        business_day, reconcile, BalanceReading, DAY_MARGIN,
+    };
+    let store = db.open().await;
+    // 2025-03-02 00:00 in Jakarta.
+    let midnight = Utc.with_ymd_and_hms(2025, 3, 1, 17, 0, 0).unwrap();
+    let (day_before, day_after) = (midnight - Duration::days(1), midnight + Duration::days(1));
+    let at = |millis: i64| midnight + Duration::milliseconds(millis);
+    let mut balance = 50_000_000;
+    let opening = balance;
+    let mut ids = HashSet::new();
+    for n in 0..200i64 {
+        let applied = -500 + n * 5;
+        let total = 10_000 + n;
+        balance -= total;
+        let sent = applied - (n * 37) % 90;
+        let mut t = Transaction::begin(
+            TransactionKind::Purchase,
+            "shop",
+            "3100",
+            "08132259999",
+            &format!("{:08}", n + 1),
+            "ret",
+            at(sent),
+        );
+        t.status = TransactionStatus::Succeeded;
+        t.amount = Some(total - 1_000);
+        t.admin_fee = Some(1_000);
+        t.balance_after = Some(balance);
+        t.completed_at = Some(at(applied + (n * 53) % 90));
+        t.updated_at = t.completed_at.unwrap();
+        ids.insert(t.id);
+        store.insert_transaction(&t).await.unwrap();
+    }
+    // One still pending from before midnight, one in review after it, one long before.
+    for (status, sent) in [
+        (TransactionStatus::Pending, at(-60_000)),
+        (TransactionStatus::Review, at(60_000)),
+        (TransactionStatus::Succeeded, at(-3 * 86_400_000)),
+    ] {
+        let mut t = with_status(
+            Transaction::begin(
+                TransactionKind::Purchase,
+                "shop",
+                "3100",
+                "08132259999",
+                "99999999",
+                "ret",
+                sent,
+            ),
+            status,
+        );
+        t.amount = Some(5_000);
+        t.admin_fee = Some(0);
+        t.balance_after = (status == TransactionStatus::Succeeded).then_some(1);
+        store.insert_transaction(&t).await.unwrap();
+    }
+    store
+        .record_balance_reading(&BalanceReading {
+            at: at(5_000),
+            balance,
+        })
+        .await
+        .unwrap();
+
+    let first_window = store
+        .reconciliation_window(day_before, midnight, DAY_MARGIN)
+        .await
+        .unwrap();
+    let second_window = store
+        .reconciliation_window(midnight, day_after, DAY_MARGIN)
+        .await
+        .unwrap();
+    let first = business_day(&first_window, day_before, midnight, DAY_MARGIN);
+    let second = business_day(&second_window, midnight, day_after, DAY_MARGIN);
+    let date = midnight.date_naive();
+    let (a, b) = (
+        reconcile(date, "Asia/Jakarta", &first),
+        reconcile(date, "Asia/Jakarta", &second),
+    );
+    assert_eq!(
+        a.succeeded_count + b.succeeded_count,
+        200,
+        "each in one day"
+    );
+    let mut seen: HashSet<Uuid> = first.transactions.iter().map(|t| t.id).collect();
+    seen.extend(second.transactions.iter().map(|t| t.id));
+    assert_eq!(seen, ids, "exactly the burst, nothing from days before");
+    assert!(a.unexplained.is_empty(), "{:?}", a.unexplained);
+    assert!(b.unexplained.is_empty(), "{:?}", b.unexplained);
+    assert_eq!(a.opening_balance, opening);
+    assert_eq!(a.closing_balance, b.opening_balance, "the days meet");
+    assert_eq!(b.closing_balance, balance);
+    assert_eq!((a.pending_count, a.review_count), (1, 0));
+    assert_eq!((b.pending_count, b.review_count), (0, 1));
+    assert_eq!(
+        b.points.last().map(|p| (p.transaction_id, p.balance)),
+        Some((None, balance)),
+        "the reading ends the chain"
+    );
+
+    // Read and cut by the clock instead, the burst breaks on both days.
+    let by_clock = store
+        .reconciliation_window(day_before, midnight, Duration::zero())
+        .await
+        .unwrap();
+    assert!(!reconcile(date, "Asia/Jakarta", &by_clock)
+        .unexplained
+        .is_empty());
 }

@@ -1,7 +1,9 @@
 //! The finance page in a real browser: a real gateway (SQLite, the built-in simulator as its
 //! upstream) with a few dozen transactions, then `tests/e2e/finance.mjs` drives Debian's
 //! Chromium through it with playwright-core: sign in, search, detail, daily report, CSV download,
-//! load more, sign out. With UPDATE_SCREENSHOT=1 it also refreshes `docs/finance-page.png`.
+//! load more, the deposit reconciliation of a day with a top-up (its break in the table and on
+//! the chart), sign out. With UPDATE_SCREENSHOT=1 it also refreshes `docs/finance-page.png` and
+//! `docs/finance-reconciliation.png`.
 //!
 //! Needs `node`, `/usr/bin/chromium` and `tests/e2e/node_modules`: `scripts/install-browser-deps`
 //! installs them. Without them this test fails and says so; it never skips.
@@ -20,6 +22,8 @@ use mpospay_gateway::store::{self, SharedStore};
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// The deposit top-up the reconciliation view must show as a break.
+const TOP_UP: i64 = 1_000_000;
 
 /// A gateway on port 0 with its own simulator and SQLite file, and two API keys.
 struct Gateway {
@@ -181,8 +185,16 @@ async fn finance_staff_search_inspect_report_and_export_in_a_real_browser() {
     require_browser_tools(&root);
     let gateway = spawn_gateway().await;
 
-    // More than one page (50) of history: BPJS bills paid through the day…
+    // More than one page (50) of history: BPJS bills paid through the day, with a top-up of the
+    // deposit outside the gateway halfway (the reconciliation's known break)…
     for i in 0..25 {
+        if i == 12 {
+            gateway
+                ._sandbox
+                .sandbox()
+                .adjust_deposit(TOP_UP)
+                .expect("the top-up");
+        }
         let (status, body) = gateway
             .inquire_and_pay(&format!("888800000{:04}", 1000 + i), "1501")
             .await;
@@ -233,9 +245,15 @@ async fn finance_staff_search_inspect_report_and_export_in_a_real_browser() {
     std::fs::create_dir_all(&artifacts).expect("target/e2e");
     // The README's screenshot is refreshed on request (UPDATE_SCREENSHOT=1), so that a test run
     // leaves the work tree as it found it.
-    let screenshot = match std::env::var_os("UPDATE_SCREENSHOT") {
-        Some(_) => root.join("docs/finance-page.png"),
-        None => artifacts.join("finance-page.png"),
+    let (screenshot, reconciliation_screenshot) = match std::env::var_os("UPDATE_SCREENSHOT") {
+        Some(_) => (
+            root.join("docs/finance-page.png"),
+            root.join("docs/finance-reconciliation.png"),
+        ),
+        None => (
+            artifacts.join("finance-page.png"),
+            artifacts.join("finance-reconciliation.png"),
+        ),
     };
 
     let mut command = Command::new("node");
@@ -250,8 +268,10 @@ async fn finance_staff_search_inspect_report_and_export_in_a_real_browser() {
         .env("PURCHASE_TRX_ID", purchase["trxId"].as_str().unwrap())
         .env("REPORT_DATE", &report_date)
         .env("TRANSACTION_COUNT", "63")
+        .env("TOP_UP", TOP_UP.to_string())
         .env("CHROMIUM", CHROMIUM)
         .env("SCREENSHOT", &screenshot)
+        .env("RECONCILIATION_SCREENSHOT", &reconciliation_screenshot)
         .env("ARTIFACTS", &artifacts);
     // The gateway's workers run on their own threads; the reconciler on this one: keep it free.
     let output = actix_rt::task::spawn_blocking(move || command.output())

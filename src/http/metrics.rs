@@ -40,7 +40,8 @@ pub async fn record(
     result
 }
 
-/// The pending and review counts, from the database; a failed count is left out (and logged).
+/// The pending and review counts and the deposit balance the monitor last saw, from the
+/// database; a failed read is left out (and logged).
 async fn state_counts(store: &SharedStore) -> StateCounts {
     async fn count(store: &SharedStore, status: TransactionStatus) -> Option<i64> {
         match store.count_by_status(status).await {
@@ -51,9 +52,17 @@ async fn state_counts(store: &SharedStore) -> StateCounts {
             }
         }
     }
+    let deposit_balance = match store.deposit_monitor().await {
+        Ok(state) => state.balance,
+        Err(error) => {
+            tracing::warn!(error = %error, "metrics: could not read the deposit monitor");
+            None
+        }
+    };
     StateCounts {
         pending: count(store, TransactionStatus::Pending).await,
         review: count(store, TransactionStatus::Review).await,
+        deposit_balance,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod purchases;
 pub mod rate_limit;
 pub mod receipts;
+mod reconciliation;
 mod reports;
 pub mod request_id;
 pub mod search;
@@ -66,6 +67,7 @@ pub(crate) fn documented_routes(config: &mut ServiceConfig) {
         .service(transactions::advise)
         .service(balance::balance)
         .service(reports::daily)
+        .service(reconciliation::report)
         .service(api_keys::create)
         .service(api_keys::list)
         .service(api_keys::revoke)

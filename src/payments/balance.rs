@@ -1,4 +1,5 @@
-//! The deposit balance, from `balanceInquiry`.
+//! The deposit balance, from `balanceInquiry`. Each answer is stored as a reading: a point on
+//! the deposit's balance chain (see [`super::reconciliation`]).
 
 use chrono::{DateTime, Utc};
 
@@ -6,6 +7,7 @@ use crate::h2h::{Draft, MessageType, BALANCE_PRODUCT};
 
 use super::error::PaymentError;
 use super::outcome::{judge, Verdict};
+use super::reconciliation::BalanceReading;
 use super::{Caller, Payments};
 
 /// The deposit balance and when it was read.
@@ -16,7 +18,8 @@ pub struct Balance {
 }
 
 impl Payments {
-    /// Asks the upstream for the deposit balance. The exchange is recorded; no transaction is.
+    /// Asks the upstream for the deposit balance. The exchange and the reading are recorded; no
+    /// transaction is.
     pub async fn balance(&self, caller: &Caller) -> Result<Balance, PaymentError> {
         let permit = self.admit()?;
         let trx_id = self.next_trx_id().await?;
@@ -41,10 +44,19 @@ impl Payments {
             .map(|r| (r.result_code.clone(), r.result_desc.clone()));
         match judge(MessageType::BalanceInquiry, &exchange.outcome, &[]) {
             Verdict::Succeeded => match exchange.outcome.response().and_then(|r| r.balance()) {
-                Some(balance) => Ok(Balance {
-                    balance,
-                    checked_at: self.now(),
-                }),
+                Some(balance) => {
+                    let checked_at = self.now();
+                    self.store
+                        .record_balance_reading(&BalanceReading {
+                            at: checked_at,
+                            balance,
+                        })
+                        .await?;
+                    Ok(Balance {
+                        balance,
+                        checked_at,
+                    })
+                }
                 None => Err(PaymentError::Upstream {
                     failure: super::UpstreamFailure::Unavailable,
                     result,

@@ -30,9 +30,15 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
+
+/// How far either side of a business day its records are read before [`business_day`] cuts
+/// them: more than twice how long a message can be in flight (the upstream timeout, 15 s by
+/// default), so that a run of links across midnight is whole in both days' windows.
+pub const DAY_MARGIN: TimeDelta = TimeDelta::minutes(15);
 
 /// One succeeded payment or purchase of the day, as the chain needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,25 +71,37 @@ pub struct DayRecord {
 }
 
 /// The body of `GET /v1/reports/reconciliation`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reconciliation {
     pub date: NaiveDate,
+    /// The business day's time zone.
+    #[schema(example = "Asia/Jakarta")]
     pub time_zone: String,
+    /// The balance before the day's first link or reading, rupiah.
     pub opening_balance: i64,
+    /// The balance after the day's last link or reading, rupiah.
     pub closing_balance: i64,
+    /// The day's succeeded payments and purchases.
     pub succeeded_count: u64,
+    /// Their totals (amount + admin fee), rupiah.
     pub succeeded_total: i64,
+    /// The breaks of the chain: money that moved outside the gateway, in upstream order.
     pub unexplained: Vec<Break>,
+    /// `openingBalance − succeededTotal + unexplainedTotal = closingBalance`.
     pub unexplained_total: i64,
+    /// The day's payments and purchases still pending.
     pub pending_count: u64,
+    /// The day's payments and purchases in review.
     pub review_count: u64,
+    /// No break, and nothing of the day pending or in review.
     pub balanced: bool,
+    /// The chain in upstream order: the balance after each transaction and each reading.
     pub points: Vec<Point>,
 }
 
 /// Money that moved outside the gateway between two points of the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Break {
     /// Positive: a top-up; negative: a charge the gateway does not know of.
@@ -97,11 +115,14 @@ pub struct Break {
 }
 
 /// One point of the chain: the balance after a transaction, or a reading.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Point {
+    /// When the gateway had the answer (a reading: when it was read).
     pub at: DateTime<Utc>,
+    /// The balance after the transaction, or as read, rupiah.
     pub balance: i64,
+    /// The transaction (none: a reading).
     pub transaction_id: Option<Uuid>,
 }
 
@@ -112,36 +133,139 @@ struct Element {
     to: i64,
     /// For pairing and for ordering segments: the answer (a reading: its time).
     at: DateTime<Utc>,
+    /// For the business day it belongs to: when it was sent (a reading: its time).
+    sent: DateTime<Utc>,
     id: Option<Uuid>,
+    /// Its index in the record's transactions (a link) or readings (a reading).
+    source: usize,
+}
+
+/// The links of `day` (its transactions with a `balanceAfter`), then its readings; and how many
+/// links there are.
+fn elements_of(day: &DayRecord) -> (Vec<Element>, usize) {
+    let mut elements: Vec<Element> =
+        Vec::with_capacity(day.transactions.len() + day.readings.len());
+    for (source, t) in day.transactions.iter().enumerate() {
+        if let Some(after) = t.balance_after {
+            elements.push(Element {
+                from: after + t.total,
+                to: after,
+                at: t.answered_at,
+                sent: t.sent_at,
+                id: Some(t.id),
+                source,
+            });
+        }
+    }
+    let links = elements.len();
+    elements.extend(day.readings.iter().enumerate().map(|(source, r)| Element {
+        from: r.balance,
+        to: r.balance,
+        at: r.at,
+        sent: r.at,
+        id: None,
+        source,
+    }));
+    (elements, links)
+}
+
+/// The elements in upstream order: the segments, one after the other.
+fn upstream_order(elements: &[Element], links: usize) -> Vec<usize> {
+    let next = pair_at_each_value(elements, links);
+    ordered_segments(elements, &next)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The part of `window` (the records of a business day `[start, end)` plus `margin` either
+/// side, by the gateway's clock) that belongs to that day, cut by position on the chain rather
+/// than by the clock: a burst around midnight is applied by the upstream in another order than
+/// the gateway sent it, and a cut by the clock would leave links of one run on both sides of the
+/// boundary, a false break on either day. Each boundary falls at the chain position that leaves
+/// the fewest elements on the wrong side of it by their clock (the earliest such position), and
+/// the elements sent within half the margin of a boundary go by that position; the others,
+/// whose neighbours on the chain are all in the window, go by their clock (the chain is only
+/// cut short, and so ordered less surely, at the window's edges). Two consecutive days, each cut
+/// from its own window, thus meet at the same position and balance, and every link belongs to
+/// exactly one day. The margin must exceed twice how long a message can be in flight (the
+/// upstream timeout). Transactions without a `balanceAfter` have no position: their clock
+/// decides. The pending and review counts are the window's, as given.
+pub fn business_day(
+    window: &DayRecord,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    margin: TimeDelta,
+) -> DayRecord {
+    let (elements, links) = elements_of(window);
+    let chain = upstream_order(&elements, links);
+    let first = boundary_position(&elements, &chain, start);
+    let last = boundary_position(&elements, &chain, end);
+    let near = |at: DateTime<Utc>, boundary: DateTime<Utc>| (at - boundary).abs() < margin / 2;
+    let mut day = DayRecord {
+        pending_count: window.pending_count,
+        review_count: window.review_count,
+        ..DayRecord::default()
+    };
+    for (position, &index) in chain.iter().enumerate() {
+        let element = elements[index];
+        let belongs = if near(element.sent, start) {
+            position >= first
+        } else if near(element.sent, end) {
+            position < last
+        } else {
+            start <= element.sent && element.sent < end
+        };
+        if !belongs {
+            continue;
+        }
+        if index < links {
+            day.transactions
+                .push(window.transactions[element.source].clone());
+        } else {
+            day.readings.push(window.readings[element.source]);
+        }
+    }
+    day.transactions.extend(
+        window
+            .transactions
+            .iter()
+            .filter(|t| t.balance_after.is_none() && start <= t.sent_at && t.sent_at < end)
+            .cloned(),
+    );
+    day
+}
+
+/// Where `boundary` falls on `chain`: the earliest position with the fewest elements on the
+/// wrong side of it (sent before it but after the position, or at or after it but before).
+fn boundary_position(elements: &[Element], chain: &[usize], boundary: DateTime<Utc>) -> usize {
+    let mut wrong = chain
+        .iter()
+        .filter(|&&i| elements[i].sent < boundary)
+        .count();
+    let (mut best, mut fewest) = (0, wrong);
+    for (position, &i) in chain.iter().enumerate() {
+        if elements[i].sent < boundary {
+            wrong -= 1;
+        } else {
+            wrong += 1;
+        }
+        if wrong < fewest {
+            (best, fewest) = (position + 1, wrong);
+        }
+    }
+    best
 }
 
 /// Reconciles one business day.
 pub fn reconcile(date: NaiveDate, time_zone: &str, day: &DayRecord) -> Reconciliation {
-    let mut elements: Vec<Element> =
-        Vec::with_capacity(day.transactions.len() + day.readings.len());
-    let mut unplaced: Vec<&SucceededTransaction> = Vec::new();
-    for t in &day.transactions {
-        match t.balance_after {
-            Some(after) => elements.push(Element {
-                from: after + t.total,
-                to: after,
-                at: t.answered_at,
-                id: Some(t.id),
-            }),
-            None => unplaced.push(t),
-        }
-    }
-    let links = elements.len();
-    elements.extend(day.readings.iter().map(|r| Element {
-        from: r.balance,
-        to: r.balance,
-        at: r.at,
-        id: None,
-    }));
-
-    let next = pair_at_each_value(&elements, links);
-    let segments = ordered_segments(&elements, &next);
-    let chain: Vec<usize> = segments.into_iter().flatten().collect();
+    let (elements, links) = elements_of(day);
+    let mut unplaced: Vec<&SucceededTransaction> = day
+        .transactions
+        .iter()
+        .filter(|t| t.balance_after.is_none())
+        .collect();
+    let chain = upstream_order(&elements, links);
 
     // Walk the chain: points, and a break wherever one element does not start where the last
     // ended.
@@ -567,6 +691,98 @@ mod tests {
         eprintln!("100,000 links: {:?}", started.elapsed());
         assert_eq!(r.unexplained.len(), 10);
         assert_identity(&r);
+    }
+
+    #[test]
+    fn a_burst_around_midnight_is_cut_by_chain_position_without_false_breaks() {
+        // A minute of payments, one applied every 10 ms around midnight, each sent up to 90 ms
+        // before it was applied: near midnight the upstream applies payments sent after
+        // midnight before others sent before it. Odd seeds add a top-up 2 s after midnight.
+        let midnight = at(60_000);
+        let margin = TimeDelta::seconds(10);
+        let (far_past, far_future) = (at(-86_400_000), at(86_400_000));
+        let mut clock_cut_breaks = 0;
+        for seed in 0..20u64 {
+            let mut rng = seed;
+            let mut jitter = move || {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((rng >> 33) % 90) as i64
+            };
+            let top_up = (seed % 2 == 1).then_some(1_000_000);
+            let mut balance = START;
+            let mut all = Vec::new();
+            for n in 0..6_000i64 {
+                let applied = 30_000 + n * 10;
+                if applied == 62_000 {
+                    balance += top_up.unwrap_or(0);
+                }
+                let total = 1_000 + (n * 7919) % 4_000_000;
+                balance -= total;
+                all.push(tx(
+                    n as u128,
+                    total,
+                    Some(balance),
+                    applied,
+                    jitter(),
+                    jitter(),
+                ));
+            }
+            let window = |from: DateTime<Utc>, to: DateTime<Utc>| DayRecord {
+                transactions: all
+                    .iter()
+                    .filter(|t| from <= t.sent_at && t.sent_at < to)
+                    .cloned()
+                    .collect(),
+                ..DayRecord::default()
+            };
+            let first = business_day(
+                &window(far_past, midnight + margin),
+                far_past,
+                midnight,
+                margin,
+            );
+            let second = business_day(
+                &window(midnight - margin, far_future),
+                midnight,
+                far_future,
+                margin,
+            );
+            let mut ids: Vec<Uuid> = first
+                .transactions
+                .iter()
+                .chain(&second.transactions)
+                .map(|t| t.id)
+                .collect();
+            ids.sort();
+            let (first_count, second_count) = (first.transactions.len(), second.transactions.len());
+            ids.dedup();
+            assert!(
+                ids.len() == 6_000 && first_count + second_count == 6_000,
+                "seed {seed}: each in one day: {first_count} + {second_count}, {} distinct",
+                ids.len()
+            );
+            let (a, b) = (
+                reconcile(date(), "Asia/Jakarta", &first),
+                reconcile(date(), "Asia/Jakarta", &second),
+            );
+            assert!(a.unexplained.is_empty(), "seed {seed}: {:?}", a.unexplained);
+            assert_eq!(
+                amounts(&b),
+                top_up.into_iter().collect::<Vec<_>>(),
+                "seed {seed}"
+            );
+            assert_eq!(a.closing_balance, b.opening_balance, "seed {seed}");
+            assert_eq!((a.opening_balance, b.closing_balance), (START, balance));
+            assert_identity(&a);
+            assert_identity(&b);
+
+            // What a cut by the clock would have said.
+            let by_clock = reconcile(date(), "Asia/Jakarta", &window(far_past, midnight));
+            clock_cut_breaks += by_clock.unexplained.len();
+        }
+        assert!(clock_cut_breaks > 0, "the burst does straddle midnight");
     }
 
     /// One step of the simulated upstream.

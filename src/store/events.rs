@@ -211,7 +211,7 @@ macro_rules! event_statements {
     ($db:ty) => {
         impl SqlStore<$db> {
             /// Inserts `event` and its deliveries on `db` (inside the caller's transaction).
-            async fn insert_event_on(
+            pub(super) async fn insert_event_on(
                 db: &mut <$db as Database>::Connection,
                 event: &Event,
                 client: Option<&str>,

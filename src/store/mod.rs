@@ -4,6 +4,7 @@
 //! default); each database's file holds only what really differs (its [`sql::Dialect`]). They
 //! share one test suite (`tests/store.rs`).
 
+pub mod deposit;
 pub mod events;
 mod group_commit;
 pub mod postgres;
@@ -20,6 +21,7 @@ use crate::domain::{Transaction, TransactionKind, TransactionStatus, TrxId};
 pub use crate::h2h::ExchangeOutcome;
 use crate::h2h::MessageType;
 use crate::keys::ApiKeyRecord;
+pub use deposit::{DepositStore, MonitorState};
 
 pub use events::{
     ClaimedDeliveryRecord, DeliveryQueue, DeliveryRecord, EventStore, WebhookEndpointRecord,
@@ -164,9 +166,9 @@ pub struct ReportRow {
     pub admin_fee: i64,
 }
 
-/// The storage port.
+/// The storage port (the deposit's part is [`DepositStore`]).
 #[async_trait]
-pub trait Store: EventStore + Send + Sync + 'static {
+pub trait Store: EventStore + DepositStore + Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn backend(&self) -> &'static str;
 

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use mpospay_gateway::clock::SystemClock;
 use mpospay_gateway::config::{
-    PaymentSettings, RateLimitSettings, Settings, UpstreamSettings, WebhookSettings,
+    DepositSettings, PaymentSettings, RateLimitSettings, Settings, UpstreamSettings,
+    WebhookSettings,
 };
 use mpospay_gateway::domain::Transaction;
 use mpospay_gateway::h2h::{BreakerSettings, MessageType};
@@ -42,6 +43,8 @@ pub struct TestOptions {
     pub webhooks: WebhookSettings,
     /// The circuit breaker toward the upstream (the gateway's default unless a test says).
     pub breaker: BreakerSettings,
+    /// Deposit monitoring: the defaults (off, first check after 300 s) unless a test turns it.
+    pub deposit: DepositSettings,
 }
 
 impl Default for TestOptions {
@@ -61,6 +64,7 @@ impl Default for TestOptions {
             },
             webhooks: WebhookSettings::default(),
             breaker: BreakerSettings::default(),
+            deposit: DepositSettings::default(),
         }
     }
 }
@@ -265,6 +269,7 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         payments: options.payments.clone(),
         rate_limit: options.rate_limit,
         webhooks: options.webhooks.clone(),
+        deposit: options.deposit,
     }
 }
 

@@ -15,6 +15,7 @@ mod idempotency;
 mod logs;
 mod metrics;
 mod openapi;
+mod reconciliation;
 mod recovery;
 mod trx_ids;
 mod validation;

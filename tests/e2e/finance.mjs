@@ -2,8 +2,10 @@
 // tests/ui.rs against a real gateway it has filled with transactions; exits non-zero on failure.
 //
 // Environment: GATEWAY_URL, FINANCE_KEY, OPERATOR_KEY, PAYMENT_ID, PAYMENT_TRX_ID,
-// PURCHASE_TRX_ID, REPORT_DATE (YYYY-MM-DD), TRANSACTION_COUNT, SCREENSHOT (the README's PNG),
-// ARTIFACTS (a folder for the other screenshots), CHROMIUM (default /usr/bin/chromium).
+// PURCHASE_TRX_ID, REPORT_DATE (YYYY-MM-DD), TRANSACTION_COUNT, TOP_UP (a top-up of the deposit
+// made that day outside the gateway, rupiah), SCREENSHOT and RECONCILIATION_SCREENSHOT (the
+// README's PNGs), ARTIFACTS (a folder for the other screenshots), CHROMIUM (default
+// /usr/bin/chromium).
 
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -27,7 +29,9 @@ const paymentTrxId = env("PAYMENT_TRX_ID");
 const purchaseTrxId = env("PURCHASE_TRX_ID");
 const reportDate = env("REPORT_DATE");
 const transactionCount = Number(env("TRANSACTION_COUNT"));
+const topUp = Number(env("TOP_UP"));
 const screenshot = env("SCREENSHOT");
+const reconciliationScreenshot = env("RECONCILIATION_SCREENSHOT");
 const artifacts = env("ARTIFACTS");
 const executablePath = env("CHROMIUM", "/usr/bin/chromium");
 
@@ -266,6 +270,42 @@ try {
   await page.locator('#report-body tr[data-type="purchase"]').first().waitFor();
   assert.match(await page.textContent("#report-foot-total"), /^Rp \d{1,3}(\.\d{3})+$/);
   await page.screenshot({ path: join(artifacts, "finance-report.png") });
+
+  step("the reconciliation: the top-up is a break, in the table and on the chart");
+  await page.click("#tab-reconciliation");
+  await page.locator("#panel-reconciliation").waitFor({ state: "visible" });
+  if (reportDate !== jakartaToday()) {
+    await page.fill("#recon-date", reportDate);
+    await page.click("#recon-show");
+  }
+  await page.locator("#recon-content").waitFor({ state: "visible" });
+  assert.equal(await page.textContent("#recon-balanced"), "not balanced");
+  const breakRows = page.locator("#recon-body tr.break-row");
+  const topUpText = `+ Rp ${String(topUp).replace(/\B(?=(\d{3})+(?!\d))/g, ".")}`;
+  const topUpRow = breakRows.filter({ hasText: topUpText });
+  await topUpRow.waitFor();
+  assert.equal(await topUpRow.count(), 1, `one break of ${topUpText}`);
+  const rowCells = await topUpRow.locator("td").allTextContents();
+  console.log(`  break: ${rowCells.join(" | ")}`);
+  const chart = page.locator("#recon-chart svg.balance-chart");
+  await chart.waitFor();
+  const breakCount = await breakRows.count();
+  assert.equal(await chart.getAttribute("data-breaks"), String(breakCount), "every break is marked");
+  assert.equal(await chart.locator(".chart-break").count(), breakCount);
+  assert.ok(
+    (await chart.locator(".chart-break title").allTextContents()).includes(`Unexplained ${topUpText}`),
+    "the top-up's mark"
+  );
+  assert.match(await chart.locator("path.chart-line").getAttribute("d"), /^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+)+$/);
+  mkdirSync(dirname(reconciliationScreenshot), { recursive: true });
+  await page.screenshot({ path: reconciliationScreenshot });
+  console.log(`  wrote ${reconciliationScreenshot}`);
+  step("the transaction just before the top-up opens from its break");
+  await topUpRow.locator("td").nth(3).locator("button").click();
+  await page.locator("#detail").waitFor({ state: "visible" });
+  await page.locator("#detail-title", { hasText: "Payment" }).waitFor();
+  await page.keyboard.press("Escape");
+  await page.locator("#detail").waitFor({ state: "hidden" });
 
   step("back to all transactions for the README's screenshot");
   await page.click("#tab-transactions");

@@ -542,6 +542,72 @@ pub fn soak_markdown(doc: &Value) -> String {
     out
 }
 
+/// `reconciliation-latest.md`: the deposit reconciliation of one busy day.
+pub fn reconciliation_markdown(doc: &Value) -> String {
+    let mut out = String::from("# Benchmark: the deposit reconciliation of a busy day\n\n");
+    out.push_str(&describe(doc));
+    let _ = writeln!(
+        out,
+        "## `GET /v1/reports/reconciliation?date={}`\n\n\
+         A fresh database of each kind holds one business day of succeeded payments and \
+         purchases on one balance chain, with a top-up before every 10,000th from the 5,000th \
+         (inserted with SQL, then `ANALYZE`). The gateway (a separate process) reads the day \
+         with its margin, cuts it by chain position and reconciles it; one connection, one \
+         request untimed first, then the timed ones; seconds until the whole body is read. \
+         Goal: under {} s.\n\n\
+         | database | rows | median s | runs | min / max s | first s | body MiB | breaks | checked | met |\n\
+         | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |",
+        doc["date"].as_str().unwrap_or("?"),
+        doc["goal_seconds"]
+    );
+    let empty = Vec::new();
+    let goal = doc["goal_seconds"].as_f64().unwrap_or(2.0);
+    for entry in doc["backends"].as_array().unwrap_or(&empty) {
+        let seconds: Vec<f64> = entry["runs"]
+            .as_array()
+            .unwrap_or(&empty)
+            .iter()
+            .filter_map(|r| r["seconds"].as_f64())
+            .collect();
+        let min = seconds.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = seconds.iter().copied().fold(0.0, f64::max);
+        let median = &entry["median"]["seconds"];
+        let met = median.as_f64().is_some_and(|m| m < goal) && entry["check"]["ok"] == true;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.3} / {:.3} | {} | {} | {} | {} | {} |",
+            entry["backend"].as_str().unwrap_or("?"),
+            entry["rows"],
+            num(median, 3),
+            seconds.len(),
+            min,
+            max,
+            num(&entry["first_seconds"], 3),
+            num(&entry["check"]["body_mib"], 1),
+            entry["check"]["breaks"],
+            if entry["check"]["ok"] == true {
+                "every row counted, the seeded top-ups found"
+            } else {
+                "**no**"
+            },
+            if met { "yes" } else { "no" },
+        );
+    }
+    let notes = doc["notes"].as_array().cloned().unwrap_or_default();
+    if !notes.is_empty() {
+        out.push_str("\nNotes:\n\n");
+        for note in notes {
+            let _ = writeln!(out, "- {}", note.as_str().unwrap_or(""));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nWall time of the command: {} s.",
+        num(&doc["wall_seconds"], 0)
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

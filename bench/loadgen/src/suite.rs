@@ -83,6 +83,12 @@ pub struct SuiteArgs {
     /// Run the comparison, the growth measurements and the soak.
     #[arg(long)]
     pub all: bool,
+    /// Run the deposit reconciliation of one busy business day only (Postgres and SQLite).
+    #[arg(long)]
+    pub reconciliation: bool,
+    /// Succeeded transactions in that day.
+    #[arg(long, default_value_t = 100_000)]
+    pub reconciliation_rows: u64,
     /// Soak length in seconds.
     #[arg(long, default_value_t = 120)]
     pub soak_secs: u64,
@@ -145,7 +151,7 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         args,
     };
     std::fs::create_dir_all(&ctx.args.out)?;
-    let comparison = !(ctx.args.growth || ctx.args.soak) || ctx.args.all;
+    let comparison = !(ctx.args.growth || ctx.args.soak || ctx.args.reconciliation) || ctx.args.all;
     let body = async {
         if comparison {
             let doc = comparison_suite(&mut ctx).await?;
@@ -160,6 +166,16 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
             ctx.started = Instant::now();
             let doc = soak_suite(&mut ctx).await?;
             write(&ctx, "soak-latest", &doc, report::soak_markdown(&doc))?;
+        }
+        if ctx.args.reconciliation {
+            ctx.started = Instant::now();
+            let doc = reconciliation_suite(&mut ctx).await?;
+            write(
+                &ctx,
+                "reconciliation-latest",
+                &doc,
+                report::reconciliation_markdown(&doc),
+            )?;
         }
         anyhow::Ok(())
     };
@@ -1227,6 +1243,192 @@ async fn soak_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
     if let Some(map) = doc.as_object_mut() {
         map.insert("points".into(), Value::Array(points));
         map.insert("notes".into(), json!(ctx.notes));
+        map.insert("load_average_at_end".into(), json!(env::load_average()));
+    }
+    Ok(doc)
+}
+
+/// The seeded day: yesterday in Jakarta (UTC+7 all year, the gateway's default business zone),
+/// so that nothing the gateway does now falls in it.
+fn reconciliation_day() -> (chrono::NaiveDate, chrono::DateTime<chrono::Utc>) {
+    use chrono::TimeZone;
+    let zone = chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7");
+    let date = chrono::Utc::now().with_timezone(&zone).date_naive() - chrono::Days::new(1);
+    let start = zone
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
+        .single()
+        .expect("a fixed offset has no gaps")
+        .with_timezone(&chrono::Utc);
+    (date, start)
+}
+
+/// Every top-up seeded into the day: 3,000,000 before transaction 5,000, 15,000, …
+const SEEDED_TOP_UP: i64 = 3_000_000;
+
+/// `rows` succeeded payments and purchases (every third a purchase) on one balance chain from
+/// 1,000,000,000,000 through the day from `start`, one each 0.8 s (at 100,000 rows), answered
+/// 0–59 ms later, with a top-up before every 10,000th from the 5,000th. `$1` the rows, `$2` the
+/// day's start (Postgres: a time; SQLite: Unix seconds), `$3` the spacing in seconds.
+const SEED_POSTGRES: &str = "\
+    INSERT INTO transactions (id, kind, status, client, product, bill_number, trx_id, retrieval, \
+      amount, admin_fee, balance_after, created_at, updated_at, completed_at) \
+    SELECT gen_random_uuid(), CASE WHEN n % 3 = 0 THEN 'purchase' ELSE 'payment' END, \
+      'succeeded', 'bench-pos', '2042', 'BILL' || n, lpad((n % 99999999 + 1)::text, 8, '0'), \
+      '20261201000000000', total - 2500, 2500, \
+      1000000000000 - SUM(total) OVER (ORDER BY n) + 3000000 * ((n + 5000) / 10000), \
+      $2 + (n * $3) * interval '1 second', $2 + (n * $3) * interval '1 second', \
+      $2 + (n * $3) * interval '1 second' + ((n * 31) % 60) * interval '1 millisecond' \
+    FROM (SELECT n, 10000 + (n * 7919) % 90000 AS total FROM generate_series(1, $1) AS n) AS t";
+
+const SEED_SQLITE: &str = "\
+    WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1), \
+      t AS (SELECT n, 10000 + (n * 7919) % 90000 AS total FROM seq) \
+    INSERT INTO transactions (id, kind, status, client, product, bill_number, trx_id, retrieval, \
+      amount, admin_fee, balance_after, created_at, updated_at, completed_at) \
+    SELECT printf('%08x-0000-7000-8000-%012x', n, n), \
+      CASE WHEN n % 3 = 0 THEN 'purchase' ELSE 'payment' END, \
+      'succeeded', 'bench-pos', '2042', 'BILL' || n, printf('%08d', n % 99999999 + 1), \
+      '20261201000000000', total - 2500, 2500, \
+      1000000000000 - SUM(total) OVER (ORDER BY n) + 3000000 * ((n + 5000) / 10000), \
+      strftime('%Y-%m-%dT%H:%M:%f+00:00', $2 + n * $3, 'unixepoch'), \
+      strftime('%Y-%m-%dT%H:%M:%f+00:00', $2 + n * $3, 'unixepoch'), \
+      strftime('%Y-%m-%dT%H:%M:%f+00:00', $2 + n * $3 + ((n * 31) % 60) / 1000.0, 'unixepoch') \
+    FROM t";
+
+async fn seed_day(
+    backend: Backend,
+    url: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    rows: u64,
+) -> anyhow::Result<()> {
+    let spacing = 80_000.0 / rows.max(1) as f64;
+    match backend {
+        Backend::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await?;
+            sqlx::query(SEED_POSTGRES)
+                .bind(rows as i64)
+                .bind(start)
+                .bind(spacing)
+                .execute(&pool)
+                .await
+                .context("seeding the day (Postgres)")?;
+            sqlx::raw_sql("VACUUM ANALYZE transactions")
+                .execute(&pool)
+                .await?;
+            pool.close().await;
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await?;
+            sqlx::query(SEED_SQLITE)
+                .bind(rows as i64)
+                .bind(start.timestamp())
+                .bind(spacing)
+                .execute(&pool)
+                .await
+                .context("seeding the day (SQLite)")?;
+            sqlx::raw_sql("ANALYZE").execute(&pool).await?;
+            pool.close().await;
+        }
+    }
+    Ok(())
+}
+
+/// `GET /v1/reports/reconciliation` of a day of `--reconciliation-rows` succeeded transactions,
+/// on a fresh database of each kind: one unrecorded request, then `--repeats` (at least 5)
+/// timed ones; the figure is their median. The first answer is checked: every transaction
+/// counted, exactly the seeded top-ups found.
+async fn reconciliation_suite(ctx: &mut Ctx) -> anyhow::Result<Value> {
+    let mut doc = header(ctx, "reconciliation").await;
+    let rows = ctx.args.reconciliation_rows;
+    let repeats = ctx.args.repeats.max(5);
+    let (date, start) = reconciliation_day();
+    let mut backends = Vec::new();
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let name = match backend {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        };
+        let world = World::start(ctx, backend, "recon", 1).await?;
+        progress(
+            ctx,
+            &format!("reconciliation: seeding {rows} rows ({name})"),
+        );
+        let seeded = Instant::now();
+        let result = seed_day(backend, &world.url, start, rows).await;
+        let seed_seconds = seeded.elapsed().as_secs_f64();
+        if let Err(error) = result {
+            world.close(ctx).await;
+            return Err(error);
+        }
+        let addr = world.gateways[0].addr();
+        let auth = format!("Bearer {}", world.keys.finance);
+        let request = crate::http::request(
+            "GET",
+            "gateway",
+            &format!("/v1/reports/reconciliation?date={date}"),
+            &[("Authorization", &auth)],
+            b"",
+        );
+        let mut conn = crate::http::Connection::new(addr);
+        progress(ctx, &format!("reconciliation: {repeats} reports ({name})"));
+        let cold = Instant::now();
+        let first = conn.send(&request, true).await;
+        let cold_seconds = cold.elapsed().as_secs_f64();
+        let check = match &first {
+            Ok(response) if response.status == 200 => {
+                let body: Value = serde_json::from_slice(&response.body)?;
+                let expected_breaks = (rows + 5_000) / 10_000;
+                let breaks = body["unexplained"].as_array().map_or(0, Vec::len) as u64;
+                let all_top_ups = body["unexplained"]
+                    .as_array()
+                    .is_some_and(|b| b.iter().all(|b| b["amount"] == SEEDED_TOP_UP));
+                json!({
+                    "succeeded_count": body["succeededCount"],
+                    "breaks": breaks,
+                    "points": body["points"].as_array().map_or(0, Vec::len),
+                    "body_mib": response.body.len() as f64 / 1048576.0,
+                    "ok": body["succeededCount"] == rows && breaks == expected_breaks && all_top_ups,
+                })
+            }
+            other => json!({"ok": false, "status": other.as_ref().ok().map(|r| r.status)}),
+        };
+        let mut runs = Vec::new();
+        for _ in 0..repeats {
+            let started = Instant::now();
+            match conn.send(&request, false).await {
+                Ok(response) if response.status == 200 => {
+                    runs.push(json!({"seconds": started.elapsed().as_secs_f64()}));
+                }
+                other => ctx.notes.push(format!(
+                    "reconciliation ({name}) failed: {:?}",
+                    other.map(|r| r.status)
+                )),
+            }
+        }
+        world.close(ctx).await;
+        let mut entry = report::with_median(runs);
+        entry["backend"] = json!(name);
+        entry["rows"] = json!(rows);
+        entry["seed_seconds"] = json!(seed_seconds);
+        entry["first_seconds"] = json!(cold_seconds);
+        entry["check"] = check;
+        backends.push(entry);
+    }
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("date".into(), json!(date.to_string()));
+        map.insert("goal_seconds".into(), json!(2.0));
+        map.insert("backends".into(), Value::Array(backends));
+        map.insert("notes".into(), json!(ctx.notes));
+        map.insert(
+            "wall_seconds".into(),
+            json!(ctx.started.elapsed().as_secs_f64()),
+        );
         map.insert("load_average_at_end".into(), json!(env::load_average()));
     }
     Ok(doc)
