@@ -12,9 +12,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{get, web, HttpResponse};
 
-use crate::domain::TransactionStatus;
-use crate::metrics::{self, StateCounts};
-use crate::store::SharedStore;
+use crate::metrics;
+
+use super::probes::Probes;
 
 /// Middleware (for `actix_web::middleware::from_fn`): counts the request by its route pattern
 /// (`/v1/bills/{billNumber}/inquiry`, never the raw path), method and status, and observes how
@@ -40,23 +40,6 @@ pub async fn record(
     result
 }
 
-/// The pending and review counts, from the database; a failed count is left out (and logged).
-async fn state_counts(store: &SharedStore) -> StateCounts {
-    async fn count(store: &SharedStore, status: TransactionStatus) -> Option<i64> {
-        match store.count_by_status(status).await {
-            Ok(count) => Some(count),
-            Err(error) => {
-                tracing::warn!(error = %error, status = status.as_str(), "metrics: could not count transactions");
-                None
-            }
-        }
-    }
-    StateCounts {
-        pending: count(store, TransactionStatus::Pending).await,
-        review: count(store, TransactionStatus::Review).await,
-    }
-}
-
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(
     operation_id = "metrics",
@@ -69,8 +52,13 @@ async fn state_counts(store: &SharedStore) -> StateCounts {
         content_type = "text/plain; version=0.0.4; charset=utf-8")),
 )]
 #[get("/metrics")]
-pub async fn scrape(store: web::Data<SharedStore>) -> HttpResponse {
-    let states = state_counts(store.get_ref()).await;
+pub async fn scrape(probes: web::Data<Probes>) -> HttpResponse {
+    // Counted by the background probe (src/http/probes.rs), not per scrape.
+    let states = probes
+        .last()
+        .await
+        .map(|probed| probed.states)
+        .unwrap_or_default();
     HttpResponse::Ok()
         .content_type(metrics::CONTENT_TYPE)
         .insert_header(("Cache-Control", "no-store"))

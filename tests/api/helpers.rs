@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mpospay_gateway::clock::SystemClock;
-use mpospay_gateway::config::{PaymentSettings, RateLimitSettings, Settings, UpstreamSettings};
+use mpospay_gateway::config::{
+    HttpSettings, PaymentSettings, RateLimitSettings, Settings, UpstreamSettings,
+};
 use mpospay_gateway::domain::Transaction;
 use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::keys::{self, Role};
@@ -52,6 +54,7 @@ impl Default for TestOptions {
             rate_limit: RateLimitSettings {
                 requests_per_second: 10_000,
                 burst: 10_000,
+                ..RateLimitSettings::default()
             },
         }
     }
@@ -254,7 +257,8 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         }),
         zone: chrono_tz::Asia::Jakarta,
         payments: options.payments.clone(),
-        rate_limit: options.rate_limit,
+        rate_limit: options.rate_limit.clone(),
+        http: HttpSettings::default(),
     }
 }
 
