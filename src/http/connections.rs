@@ -4,9 +4,10 @@
 //! every accepted connection is a [`TimedStream`], whose reads are timed by what the connection
 //! is doing ([`ConnectionState`]): between requests only keep-alive applies; a request head must
 //! arrive within `http.client_timeout_ms` of its first byte (until the [`track`] middleware sees
-//! the parsed request), and a body within that long of its head (until the handler has read it
-//! all). Past that, the read fails and actix closes the connection. Once the body is read, the
-//! handler may take as long as it needs (an upstream call): nothing is timed then.
+//! the parsed request), or the read fails and actix closes the connection. The [`track`]
+//! middleware then reads the body itself, within that long of its head (408 and the connection
+//! closed otherwise), before any handler runs: so the time a handler takes (a database that is
+//! slow to answer, an upstream call) is never counted against the client.
 //!
 //! [`ConnectionCounts`] caps the open connections of one peer address; trusted proxies (which
 //! carry many clients) are not counted.
@@ -22,17 +23,19 @@ use std::time::Duration;
 
 use actix_http::error::DispatchError;
 use actix_rt::net::TcpStream;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::HttpMessage;
-use futures_util::Stream;
+use actix_web::{HttpMessage, ResponseError};
+use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::client_address::TrustedProxies;
+use super::error::ApiError;
 
 /// What a connection is doing, for the read timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +44,7 @@ enum Phase {
     Idle,
     /// A request head is arriving; it must be complete by then.
     Head(Instant),
-    /// The body is arriving; it must be complete by then.
-    Body(Instant),
-    /// Head and body are in; the handler runs.
+    /// The head is in: [`track`] times the body itself; then the handler runs.
     Handling,
 }
 
@@ -78,7 +79,7 @@ impl ConnectionState {
 
     fn deadline(&self) -> Option<Instant> {
         match self.inner().phase {
-            Phase::Head(deadline) | Phase::Body(deadline) => Some(deadline),
+            Phase::Head(deadline) => Some(deadline),
             Phase::Idle | Phase::Handling => None,
         }
     }
@@ -99,27 +100,14 @@ impl ConnectionState {
         }
     }
 
-    /// The head is parsed; the body (if any) must follow within the timeout.
-    fn request_started(&self, has_body: bool) {
-        self.set_phase(if has_body {
-            Phase::Body(Instant::now() + self.timeout)
-        } else {
-            Phase::Handling
-        });
+    /// The head is parsed: nothing is timed at the stream until the response is on its way.
+    fn request_started(&self) {
+        self.set_phase(Phase::Handling);
     }
 
-    fn body_read(&self) {
-        if matches!(self.inner().phase, Phase::Body(_)) {
-            self.set_phase(Phase::Handling);
-        }
-    }
-
-    /// The response is on its way. A body the handler did not read is still timed (actix drains
-    /// or closes); otherwise the connection waits for its next request.
+    /// The response is on its way: the connection waits for its next request.
     fn request_done(&self) {
-        if !matches!(self.inner().phase, Phase::Body(_)) {
-            self.set_phase(Phase::Idle);
-        }
+        self.set_phase(Phase::Idle);
     }
 }
 
@@ -309,47 +297,56 @@ fn has_body(request: &ServiceRequest) -> bool {
             .is_some_and(|length| length > 0)
 }
 
-/// A request body that tells its connection when it has been read to the end.
-struct WatchedPayload {
-    inner: Payload,
-    state: Arc<ConnectionState>,
-}
+/// Reads a request body of up to this many bytes before the handler runs (the app's payload
+/// limit); a larger one is passed on as it comes (the handler refuses it, 413).
+const BUFFERED_BODY_BYTES: usize = 4 * super::body::MAX_BODY_BYTES;
 
-impl Stream for WatchedPayload {
-    type Item = Result<Bytes, actix_web::error::PayloadError>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let next = Pin::new(&mut this.inner).poll_next(cx);
-        if matches!(next, Poll::Ready(None)) {
-            this.state.body_read();
+/// Reads `payload` until its end, or past [`BUFFERED_BODY_BYTES`]: what was read (an error of the
+/// stream as its last item), and the rest of the stream if it was not read to the end.
+async fn read_body(mut payload: Payload) -> (Vec<Result<Bytes, PayloadError>>, Option<Payload>) {
+    let mut read = Vec::new();
+    let mut bytes = 0;
+    while let Some(chunk) = payload.next().await {
+        let failed = chunk.is_err();
+        bytes += chunk.as_ref().map_or(0, Bytes::len);
+        read.push(chunk);
+        if failed {
+            return (read, None);
         }
-        next
+        if bytes > BUFFERED_BODY_BYTES {
+            return (read, Some(payload));
+        }
     }
+    (read, None)
 }
 
 /// Middleware (for `actix_web::middleware::from_fn`): tells the connection that a request's
-/// head is in, when its body is, and when its response is on the way.
+/// head is in and when its response is on the way, and reads the body within
+/// `http.client_timeout_ms` of the head (else 408, and the connection is closed).
 pub async fn track<B: MessageBody>(
     mut request: ServiceRequest,
     next: Next<B>,
-) -> Result<ServiceResponse<B>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let Some(state) = request.conn_data::<Arc<ConnectionState>>().cloned() else {
-        return next.call(request).await;
+        return Ok(next.call(request).await?.map_into_left_body());
     };
-    let with_body = has_body(&request);
-    state.request_started(with_body);
-    if with_body {
-        let inner = request.take_payload();
-        let watched = WatchedPayload {
-            inner,
-            state: state.clone(),
+    state.request_started();
+    if has_body(&request) {
+        let read = tokio::time::timeout(state.timeout, read_body(request.take_payload())).await;
+        let Ok((chunks, rest)) = read else {
+            tracing::info!("request refused: its body was not sent in time");
+            let response = ApiError::RequestTimeout.error_response();
+            state.request_done();
+            return Ok(request.into_response(response).map_into_right_body());
         };
-        request.set_payload(Payload::from(
-            Box::pin(watched) as actix_http::BoxedPayloadStream
-        ));
+        let replay = futures_util::stream::iter(chunks);
+        let body: actix_http::BoxedPayloadStream = match rest {
+            Some(rest) => Box::pin(replay.chain(rest)),
+            None => Box::pin(replay),
+        };
+        request.set_payload(Payload::from(body));
     }
     let result = next.call(request).await;
     state.request_done();
-    result
+    Ok(result?.map_into_left_body())
 }

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// The client is over its request rate: 429 with `Retry-After`.
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The request body did not arrive within `http.client_timeout_ms`: 408, and the
+    /// connection is closed.
+    #[error("the request body was not sent in time")]
+    RequestTimeout,
     #[error(transparent)]
     Payment(#[from] PaymentError),
 }
@@ -118,6 +122,7 @@ impl ApiError {
             ApiError::IdempotencyKeyMismatch => "idempotency_key_mismatch",
             ApiError::IdempotencyKeyInUse => "idempotency_key_in_use",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_) => "invalid_field",
                 PaymentError::NotFound(_) => "not_found",
@@ -197,6 +202,7 @@ impl ResponseError for ApiError {
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::IdempotencyKeyInUse => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_)
                 | PaymentError::InquiryMismatch { .. }
@@ -271,6 +277,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, (*retry_after_secs).max(1).to_string()));
+        }
+        if matches!(self, ApiError::RequestTimeout) {
+            response.force_close();
         }
         response.json(body)
     }

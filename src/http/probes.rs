@@ -16,6 +16,10 @@ use crate::store::SharedStore;
 /// How often the database is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// A probe the database does not answer within this long is "not ready" (a pool waiting for a
+/// crashed server would otherwise keep the last result for its whole acquire timeout).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// How long `/readyz` waits for the first probe of a just started process.
 const FIRST_PROBE_WAIT: Duration = Duration::from_secs(5);
 
@@ -66,12 +70,22 @@ impl Probes {
 }
 
 async fn probe(store: &SharedStore) -> Probed {
-    let ready = store.check_ready().await.map_err(|error| error.to_string());
-    if let Err(why) = &ready {
+    let ready = match tokio::time::timeout(PROBE_TIMEOUT, store.check_ready()).await {
+        Ok(checked) => checked.map_err(|error| error.to_string()),
+        Err(_) => Err(format!(
+            "the database did not answer within {PROBE_TIMEOUT:?}"
+        )),
+    };
+    if let Err(why) = ready {
         tracing::warn!(error = %why, "not ready");
+        // The counts would wait on the same database: left out of the metrics.
+        return Probed {
+            ready: Err(why),
+            states: StateCounts::default(),
+        };
     }
     Probed {
-        ready,
+        ready: Ok(()),
         states: StateCounts {
             pending: count(store, TransactionStatus::Pending).await,
             review: count(store, TransactionStatus::Review).await,
@@ -81,9 +95,13 @@ async fn probe(store: &SharedStore) -> Probed {
 
 /// A failed count is left out of the metrics (and logged).
 async fn count(store: &SharedStore, status: TransactionStatus) -> Option<i64> {
-    match store.count_by_status(status).await {
-        Ok(count) => Some(count),
-        Err(error) => {
+    match tokio::time::timeout(PROBE_TIMEOUT, store.count_by_status(status)).await {
+        Ok(Ok(count)) => Some(count),
+        Err(_) => {
+            tracing::warn!(status = status.as_str(), "metrics: the count took too long");
+            None
+        }
+        Ok(Err(error)) => {
             tracing::warn!(error = %error, status = status.as_str(), "metrics: could not count transactions");
             None
         }
