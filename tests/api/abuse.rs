@@ -532,3 +532,55 @@ async fn api_answers_are_not_cached_or_sniffed_and_pages_may_not_be_framed() {
         );
     }
 }
+
+/// `GET /v1/transactions` with a made-up key, as forwarded for `client` (if any).
+async fn failed_as(gateway: &Gateway, client: Option<&str>) -> u16 {
+    let mut request = gateway
+        .http
+        .get(format!(
+            "{}/v1/transactions?limit=1",
+            gateway.process.base_url()
+        ))
+        .insert_header(("Authorization", format!("Bearer {}", made_up_key())));
+    if let Some(client) = client {
+        // What the client wrote first, then what the proxy appended.
+        request = request.insert_header(("X-Forwarded-For", format!("198.51.100.99, {client}")));
+    }
+    request
+        .send()
+        .await
+        .expect("the gateway answers")
+        .status()
+        .as_u16()
+}
+
+#[actix_rt::test]
+async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let limit = [("GATEWAY_RATE_LIMIT_FAILED_AUTH_PER_MINUTE", "5")];
+    // Behind a trusted proxy (the test, on 127.0.0.1): each forwarded client has its own limit.
+    let mut env = limit.to_vec();
+    env.push(("GATEWAY_RATE_LIMIT_TRUSTED_PROXIES", "127.0.0.1"));
+    let behind_proxy = start(Backend::Sqlite, &env).await;
+    for _ in 0..5 {
+        assert_eq!(failed_as(&behind_proxy, Some("203.0.113.1")).await, 401);
+    }
+    assert_eq!(failed_as(&behind_proxy, Some("203.0.113.1")).await, 429);
+    assert_eq!(failed_as(&behind_proxy, Some("203.0.113.2")).await, 401);
+    // The client's own first entry is not believed: the proxy's entry decides.
+    assert_eq!(failed_as(&behind_proxy, Some("203.0.113.1")).await, 429);
+    assert_eq!(
+        failed_as(&behind_proxy, None).await,
+        401,
+        "the proxy's own budget"
+    );
+    behind_proxy.database.finish().await;
+
+    // Without trusted proxies the header is ignored: a new address per request does not help.
+    let direct = start(Backend::Sqlite, &limit).await;
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        statuses.push(failed_as(&direct, Some(&format!("203.0.113.{i}"))).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    direct.database.finish().await;
+}
