@@ -584,3 +584,54 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
     direct.database.finish().await;
 }
+
+/// Sends `GET /healthz` on `stream`: whether it was answered 200 (`false`: closed unanswered).
+async fn healthz_on(stream: &mut TcpStream) -> bool {
+    let request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if stream.write_all(request).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 1024];
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        _ => false,
+    }
+}
+
+#[actix_rt::test]
+async fn one_address_may_hold_only_so_many_connections() {
+    let gateway = start(
+        Backend::Sqlite,
+        &[("GATEWAY_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "3")],
+    )
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(gateway.process.addr()).await.unwrap();
+        assert!(healthz_on(&mut stream).await);
+        open.push(stream);
+    }
+    let mut fourth = TcpStream::connect(gateway.process.addr()).await.unwrap();
+    assert!(
+        !healthz_on(&mut fourth).await,
+        "a fourth connection is closed"
+    );
+    // Closing one frees its place.
+    drop(open.pop());
+    let began = Instant::now();
+    loop {
+        let mut again = TcpStream::connect(gateway.process.addr()).await.unwrap();
+        if healthz_on(&mut again).await {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "the place was not freed"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    for stream in &mut open {
+        assert!(healthz_on(stream).await, "the others still work");
+    }
+    gateway.database.finish().await;
+}
