@@ -154,7 +154,7 @@ impl FromRequest for Principal {
             let record = match checked {
                 Some(Authentication::Verified(record)) => record,
                 Some(Authentication::Refused) => return Err(ApiError::Unauthorized),
-                // Not checked by the middleware (not installed, or the database failed there).
+                // Not checked by the middleware (an app without it).
                 None => {
                     let store = store.ok_or(ApiError::Unauthorized)?;
                     let cache = cache.unwrap_or_default();

@@ -189,9 +189,11 @@ pub async fn limit<B: MessageBody>(
                     let wait = limiter.blocked_for(address).unwrap_or(1);
                     return Ok(refuse(request, wait, "address over its failed-auth limit"));
                 }
-                // The extractor tries again and answers the database error its usual way.
+                // Answered as any handler's database failure is (503 `database_unavailable`).
                 Verdict::Unavailable(error) => {
                     tracing::warn!(error = %error, "could not check the API key");
+                    let response = ApiError::Payment(error.into()).error_response();
+                    return Ok(request.into_response(response).map_into_right_body());
                 }
             }
         }
