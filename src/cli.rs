@@ -376,16 +376,73 @@ fn healthcheck(listen: SocketAddr) -> anyhow::Result<()> {
     }
 }
 
-/// A database URL without any password in it, for messages.
+/// A database URL without any password in it, for messages: the user info's password, and the
+/// value of every query parameter whose name looks secret (`?password=`, `sslpassword=`, …).
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
+            let credentials = &base[scheme + 3..at];
             match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
+        _ => base.to_string(),
+    };
+    if let Some(query) = query {
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((name, _)) if looks_secret(name) => format!("{name}=***"),
+                _ => parameter.to_string(),
+            })
+            .collect();
+        redacted = format!("{redacted}?{}", parameters.join("&"));
+    }
+    redacted
+}
+
+/// Query parameter names that may carry a secret.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_urls_lose_every_password() {
+        assert_eq!(
+            redact_url("postgres://gw:hunter2@db:5432/gw?sslmode=verify-full"),
+            "postgres://gw:***@db:5432/gw?sslmode=verify-full"
+        );
+        assert_eq!(
+            redact_url("postgres://gw@db/gw?password=hunter2&sslmode=require&sslpassword=x"),
+            "postgres://gw@db/gw?password=***&sslmode=require&sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("postgres://db/gw?application_name=gw&Password=hunter2"),
+            "postgres://db/gw?application_name=gw&Password=***"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/gw/gw.db?mode=rwc"),
+            "sqlite:///var/lib/gw/gw.db?mode=rwc"
+        );
     }
 }

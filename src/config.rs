@@ -35,6 +35,7 @@ pub struct RawSettings {
     pub rate_limit: RateLimitSettings,
     pub webhooks: RawWebhookSettings,
     pub deposit: DepositSettings,
+    pub http: HttpSettings,
 }
 
 impl Default for RawSettings {
@@ -49,6 +50,7 @@ impl Default for RawSettings {
             rate_limit: RateLimitSettings::default(),
             webhooks: RawWebhookSettings::default(),
             deposit: DepositSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -167,13 +169,20 @@ impl Default for PaymentSettings {
 
 /// Per-client rate limiting of the `/v1` routes (keyed by the API key's public part, or by the
 /// peer address when no key-shaped credential is presented).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Sustained requests per second each client may make.
     pub requests_per_second: u32,
     /// How many requests a client may make at once before the sustained rate applies.
     pub burst: u32,
+    /// Requests with a missing, unknown or wrong key each client address may make per minute
+    /// (API.md, "Abuse and slow clients"); then 429.
+    pub failed_auth_per_minute: u32,
+    /// Peers (addresses or networks) whose `X-Forwarded-For` names the client address. In the
+    /// environment: a list (`[10.0.0.1, 10.1.0.0/16]`) or one comma-separated string.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for RateLimitSettings {
@@ -181,6 +190,57 @@ impl Default for RateLimitSettings {
         Self {
             requests_per_second: 100,
             burst: 200,
+            failed_auth_per_minute: 60,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// A list of networks, or one string of them separated by commas; a bare address is its own
+/// network (`/32`, `/128`).
+fn networks<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        One(String),
+        List(Vec<String>),
+    }
+    let items = match Written::deserialize(deserializer)? {
+        Written::One(text) => text.split(',').map(str::to_string).collect(),
+        Written::List(items) => items,
+    };
+    items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("{item:?} is not an address or network"))
+                })
+        })
+        .collect()
+}
+
+/// The HTTP server's limits on slow clients (API.md, "Abuse and slow clients").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// How long a client may take to send a request head, and then its body, on every request
+    /// of a connection: then 408 or the connection is closed.
+    pub client_timeout_ms: u64,
+    /// Open connections one client address may hold (trusted proxies are not counted).
+    pub max_connections_per_address: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            client_timeout_ms: 10_000,
+            max_connections_per_address: 256,
         }
     }
 }
@@ -339,6 +399,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub webhooks: WebhookSettings,
     pub deposit: DepositSettings,
+    pub http: HttpSettings,
 }
 
 /// A setting that is missing or malformed.
@@ -409,7 +470,14 @@ const TEXT_SETTINGS: [&str; 17] = [
 /// `RATE_LIMIT_BURST` → `rate_limit.burst`, `WEBHOOKS_TIMEOUT_MS` → `webhooks.timeout_ms`.
 fn setting_path(env_key: &str) -> String {
     let key = env_key.to_ascii_lowercase();
-    for section in ["upstream", "payments", "rate_limit", "webhooks", "deposit"] {
+    for section in [
+        "upstream",
+        "payments",
+        "rate_limit",
+        "webhooks",
+        "deposit",
+        "http",
+    ] {
         if let Some(rest) = key.strip_prefix(&format!("{section}_")) {
             return format!("{section}.{rest}");
         }
@@ -502,6 +570,21 @@ impl RawSettings {
         if self.deposit.check_interval_secs == 0 {
             return Err(invalid("deposit.check_interval_secs", "must be at least 1"));
         }
+        if self.rate_limit.failed_auth_per_minute == 0 {
+            return Err(invalid(
+                "rate_limit.failed_auth_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if self.http.client_timeout_ms == 0 {
+            return Err(invalid("http.client_timeout_ms", "must be at least 1"));
+        }
+        if self.http.max_connections_per_address == 0 {
+            return Err(invalid(
+                "http.max_connections_per_address",
+                "must be at least 1",
+            ));
+        }
         let upstream = self.upstream_settings(zone)?;
         let webhooks = self.webhooks.validate()?;
         Ok(Settings {
@@ -518,6 +601,7 @@ impl RawSettings {
             rate_limit: self.rate_limit,
             webhooks,
             deposit: self.deposit,
+            http: self.http,
         })
     }
 
@@ -867,7 +951,8 @@ mod tests {
                 raw.rate_limit,
                 RateLimitSettings {
                     requests_per_second: 7,
-                    burst: 9
+                    burst: 9,
+                    ..RateLimitSettings::default()
                 }
             );
             assert_eq!(raw.listen, "127.0.0.1:9000");
@@ -907,5 +992,40 @@ mod tests {
         raw.deposit.low_balance = -1;
         let error = raw.validate().unwrap_err().to_string();
         assert!(error.contains("deposit.low_balance"), "{error}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn abuse_limits_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GATEWAY_RATE_LIMIT_FAILED_AUTH_PER_MINUTE", "30");
+            jail.set_env(
+                "GATEWAY_RATE_LIMIT_TRUSTED_PROXIES",
+                "10.0.0.1, 10.1.0.0/16",
+            );
+            jail.set_env("GATEWAY_HTTP_CLIENT_TIMEOUT_MS", "2500");
+            let raw = load(None).expect("loads");
+            assert_eq!(raw.rate_limit.failed_auth_per_minute, 30);
+            assert_eq!(
+                raw.rate_limit.trusted_proxies,
+                vec![
+                    "10.0.0.1/32".parse::<ipnet::IpNet>().unwrap(),
+                    "10.1.0.0/16".parse().unwrap()
+                ]
+            );
+            assert_eq!(raw.http.client_timeout_ms, 2500);
+            jail.set_env(
+                "GATEWAY_RATE_LIMIT_TRUSTED_PROXIES",
+                "[\"::1\", \"192.168.0.0/24\"]",
+            );
+            let raw = load(None).expect("loads");
+            assert_eq!(raw.rate_limit.trusted_proxies.len(), 2);
+            jail.set_env("GATEWAY_RATE_LIMIT_TRUSTED_PROXIES", "proxy.local");
+            assert!(load(None).is_err(), "not an address");
+            Ok(())
+        });
+        let defaults = RawSettings::default();
+        assert_eq!(defaults.rate_limit.failed_auth_per_minute, 60);
+        assert_eq!(defaults.http.client_timeout_ms, 10_000);
     }
 }

@@ -6,10 +6,11 @@
 //! stays bounded. No API key, client name, bill number or secret ever becomes a label.
 //!
 //! The `gateway_transactions_in_state` gauges are not kept here: they are counted from the
-//! database when `/metrics` is scraped (see [`render`]), so every gateway process sharing one
-//! database reports the same, current numbers.
+//! database by the background probe (`http::probes`, every few seconds) and passed to
+//! [`render`], so every gateway process sharing one database reports the same numbers.
 
-use std::sync::LazyLock;
+use std::collections::BTreeSet;
+use std::sync::{LazyLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix_web::http::Method;
@@ -18,6 +19,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::h2h::ResultCode;
 use crate::payments::outcome::AdviceVerdict;
 
 /// The `Content-Type` of [`render`]'s output.
@@ -162,19 +164,36 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Result codes are 2–3 characters; anything else the upstream sends is `other`, so that a
-/// misbehaving upstream cannot grow the series.
+/// Result codes besides the vendor's that are labels of their own: those listed in
+/// configuration (`payments.unknown_outcome_codes`), added by every gateway of the process.
+static CONFIGURED_RESULT_CODES: LazyLock<RwLock<BTreeSet<String>>> =
+    LazyLock::new(Default::default);
+
+/// Makes `codes` labels of their own (API.md: codes that are neither the vendor's nor listed in
+/// configuration are counted as `other`).
+pub fn allow_result_codes(codes: &[String]) {
+    CONFIGURED_RESULT_CODES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(codes.iter().map(|code| code.trim().to_string()));
+}
+
+/// The vendor's result codes and configured ones; anything else the upstream sends is `other`,
+/// so that neither a biller nor a misbehaving upstream can grow the series.
 fn result_code_label(code: Option<&str>) -> &str {
-    match code {
-        None => "",
-        Some(code)
-            if !code.is_empty()
-                && code.len() <= 4
-                && code.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+    let Some(code) = code.map(str::trim) else {
+        return "";
+    };
+    match ResultCode::parse(code) {
+        ResultCode::Other(_)
+            if !CONFIGURED_RESULT_CODES
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(code) =>
         {
-            code
+            "other"
         }
-        Some(_) => "other",
+        _ => code,
     }
 }
 
@@ -236,7 +255,8 @@ pub fn set_upstream_circuit_open(open: bool) {
     metrics().upstream_circuit_open.set(i64::from(open));
 }
 
-/// Transactions per state, counted at scrape time. `None`: the count failed (left out).
+/// Transactions per state and the deposit balance, as the background probe last read them.
+/// `None`: the read failed (left out).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StateCounts {
     pub pending: Option<i64>,
@@ -297,6 +317,11 @@ mod tests {
         assert_eq!(result_code_label(Some("000")), "000");
         assert_eq!(result_code_label(Some("<html>oops</html>")), "other");
         assert_eq!(result_code_label(Some("")), "other");
+        assert_eq!(result_code_label(Some("994")), "994");
+        assert_eq!(result_code_label(Some("00")), "00");
+        assert_eq!(result_code_label(Some("4x7")), "other");
+        allow_result_codes(&["4x8".to_string()]);
+        assert_eq!(result_code_label(Some("4x8")), "4x8");
         assert_eq!(
             method_label(&Method::from_bytes(b"FROBNICATE").unwrap()),
             "other"
@@ -370,7 +395,7 @@ pub fn record_webhook_delivery(outcome: &'static str) {
     WEBHOOK_DELIVERIES.1.with_label_values(&[outcome]).inc();
 }
 
-/// The webhook delivery queue, read from the database at scrape time: pending deliveries and the
+/// The webhook delivery queue, as the background probe last read it: pending deliveries and the
 /// age of the oldest. `None`: the read failed (left out).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WebhookQueue {

@@ -5,9 +5,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_http::{Extensions, HttpService};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, UpstreamSettings};
@@ -19,8 +21,6 @@ use crate::payments::Payments;
 use crate::store::SharedStore;
 use crate::webhooks::{self, DeliveryWorker, WebhookSender};
 
-/// How long a client may take to send a request's head (then 408).
-const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing connection may take to shut down.
 const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle keep-alive connection stays open (above common proxies' 60 s idle timeout).
@@ -93,6 +93,7 @@ impl Application {
             )),
             _ => None,
         };
+        crate::metrics::allow_result_codes(&settings.payments.unknown_outcome_codes);
         let payments_settings = settings.payments.clone();
         // One breaker and one set of purchase locks per process, shared by every worker.
         let breaker = CircuitBreaker::new(upstream.breaker);
@@ -143,33 +144,76 @@ impl Application {
             events_committed,
         ));
 
+        let probes = web::Data::new(http::probes::Probes::start(
+            store.clone(),
+            stop_reconciler.subscribe(),
+        ));
         let store_data = web::Data::new(store.clone());
         let zone = web::Data::new(http::search::BusinessZone(settings.zone));
         let rate_limiter = web::Data::new(http::rate_limit::RateLimiter::new(&settings.rate_limit));
-        let server = HttpServer::new(move || {
+        let key_cache = web::Data::new(http::key_cache::KeyCache::default());
+        let make_app = move || {
             let app = App::new()
                 .wrap(from_fn(http::rate_limit::limit))
                 .wrap(from_fn(http::metrics::record))
                 .wrap(from_fn(http::request_id::assign))
+                .wrap(from_fn(http::security_headers::add))
+                .wrap(from_fn(http::connections::track))
                 .app_data(store_data.clone())
                 .app_data(zone.clone())
                 .app_data(rate_limiter.clone())
                 .app_data(webhook_admin.clone())
+                .app_data(key_cache.clone())
+                .app_data(probes.clone())
                 .app_data(web::Data::new(make_payments()))
                 .app_data(web::PayloadConfig::new(4 * http::body::MAX_BODY_BYTES));
             http::register(app)
-        })
-        .workers(options.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2)
-        }))
-        .shutdown_timeout(30)
-        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
-        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
-        .keep_alive(KEEP_ALIVE)
-        .listen(listener)?
-        .run();
+        };
+        let client_timeout = Duration::from_millis(settings.http.client_timeout_ms);
+        let connections = Arc::new(http::connections::ConnectionCounts::new(
+            settings.http.max_connections_per_address,
+            http::client_address::TrustedProxies::new(&settings.rate_limit.trusted_proxies),
+            client_timeout,
+        ));
+        let local_addr = listener.local_addr()?;
+        // actix-web's `HttpServer`, built from its parts so that every accepted connection is a
+        // `TimedStream` (src/http/connections.rs).
+        let builder = actix_server::Server::build();
+        let shutdown = builder.graceful_shutdown_signal();
+        let server = builder
+            .workers(options.workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(usize::from)
+                    .unwrap_or(2)
+            }))
+            .shutdown_timeout(30)
+            .listen("gateway", listener, move || {
+                let connections = connections.clone();
+                let shutdown = shutdown.clone();
+                let accept = fn_service(move |io: actix_rt::net::TcpStream| {
+                    std::future::ready(connections.accept(io))
+                });
+                let app = make_app()
+                    .into_factory()
+                    .map_err(|error: actix_web::Error| error.error_response());
+                let http = HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let shutdown = shutdown.clone();
+                        async move { shutdown.notified().await }
+                    })
+                    .keep_alive(KEEP_ALIVE)
+                    .client_request_timeout(client_timeout)
+                    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+                    .local_addr(local_addr)
+                    .on_connect_ext(
+                        |io: &http::connections::TimedStream, data: &mut Extensions| {
+                            data.insert(io.state());
+                        },
+                    )
+                    .h1(map_config(app, move |_| AppConfig::default()));
+                accept.and_then(http)
+            })?
+            .run();
         Ok(Self {
             port,
             server,

@@ -14,6 +14,7 @@ use crate::store::SharedStore;
 use super::auth::Principal;
 use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
+use super::key_cache::KeyCache;
 use super::openapi::{ApiRole, ErrorResponse};
 
 /// `POST /v1/api-keys`.
@@ -112,12 +113,15 @@ pub async fn create(
     principal: Principal,
     body: RawBody,
     store: web::Data<SharedStore>,
+    cache: web::Data<KeyCache>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
     let CreateKeyBody { role, name } = JsonBody::<CreateKeyBody>::parse(&body.0)?.value;
     let name = name.as_str();
     let new = keys::generate(name, role, Utc::now());
     store.insert_api_key(&new.record).await?;
+    // It may have been tried (and found unknown) a moment ago.
+    cache.forget(&new.record.lookup);
     tracing::info!(key = %new.record.lookup, client = name, role = role.as_str(), "API key created");
     Ok(HttpResponse::Created().json(CreatedKey {
         key: new.plain,
@@ -176,6 +180,7 @@ pub async fn revoke(
     principal: Principal,
     path: web::Path<String>,
     store: web::Data<SharedStore>,
+    cache: web::Data<KeyCache>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
     let not_found = || ApiError::Payment(PaymentError::NotFound("API key"));
@@ -183,6 +188,8 @@ pub async fn revoke(
     if !store.revoke_api_key(id, Utc::now()).await? {
         return Err(not_found());
     }
+    // This process stops accepting it at once; others within the cache's TTL.
+    cache.forget_id(id);
     tracing::info!(%id, "API key revoked");
     let keys = store.list_api_keys().await?;
     let key = keys.iter().find(|k| k.id == id).ok_or_else(not_found)?;

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// The client is over its request rate: 429 with `Retry-After`.
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The request body did not arrive within `http.client_timeout_ms`: 408, and the
+    /// connection is closed.
+    #[error("the request body was not sent in time")]
+    RequestTimeout,
     #[error(transparent)]
     Payment(#[from] PaymentError),
     /// Webhooks are off in this gateway (no encryption key for endpoint secrets): 503. Carries
@@ -124,6 +128,7 @@ impl ApiError {
             ApiError::IdempotencyKeyInUse => "idempotency_key_in_use",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::WebhooksUnavailable(_) => "webhooks_unavailable",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_) => "invalid_field",
                 PaymentError::NotFound(_) => "not_found",
@@ -206,6 +211,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyInUse => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::WebhooksUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Payment(error) => match error {
                 PaymentError::Validation(_)
                 | PaymentError::InquiryMismatch { .. }
@@ -285,6 +291,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::RateLimited { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, (*retry_after_secs).max(1).to_string()));
+        }
+        if matches!(self, ApiError::RequestTimeout) {
+            response.force_close();
         }
         response.json(body)
     }

@@ -12,9 +12,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{get, web, HttpResponse};
 
-use crate::domain::TransactionStatus;
-use crate::metrics::{self, StateCounts};
-use crate::store::SharedStore;
+use crate::metrics;
+
+use super::probes::Probes;
 
 /// Middleware (for `actix_web::middleware::from_fn`): counts the request by its route pattern
 /// (`/v1/bills/{billNumber}/inquiry`, never the raw path), method and status, and observes how
@@ -40,48 +40,6 @@ pub async fn record(
     result
 }
 
-/// The pending and review counts and the deposit balance the monitor last saw, from the
-/// database; a failed read is left out (and logged).
-async fn state_counts(store: &SharedStore) -> StateCounts {
-    async fn count(store: &SharedStore, status: TransactionStatus) -> Option<i64> {
-        match store.count_by_status(status).await {
-            Ok(count) => Some(count),
-            Err(error) => {
-                tracing::warn!(error = %error, status = status.as_str(), "metrics: could not count transactions");
-                None
-            }
-        }
-    }
-    let deposit_balance = match store.deposit_monitor().await {
-        Ok(state) => state.balance,
-        Err(error) => {
-            tracing::warn!(error = %error, "metrics: could not read the deposit monitor");
-            None
-        }
-    };
-    StateCounts {
-        pending: count(store, TransactionStatus::Pending).await,
-        review: count(store, TransactionStatus::Review).await,
-        deposit_balance,
-    }
-}
-
-/// The webhook delivery queue, from the database; a failed read is left out (and logged).
-async fn webhook_queue(store: &SharedStore) -> metrics::WebhookQueue {
-    match store.delivery_queue().await {
-        Ok(queue) => metrics::WebhookQueue {
-            pending: Some(queue.pending),
-            oldest_pending_age_secs: Some(queue.oldest_pending_at.map_or(0.0, |at| {
-                (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
-            })),
-        },
-        Err(error) => {
-            tracing::warn!(error = %error, "metrics: could not read the webhook queue");
-            metrics::WebhookQueue::default()
-        }
-    }
-}
-
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(
     operation_id = "metrics",
@@ -95,9 +53,11 @@ async fn webhook_queue(store: &SharedStore) -> metrics::WebhookQueue {
         content_type = "text/plain; version=0.0.4; charset=utf-8")),
 )]
 #[get("/metrics")]
-pub async fn scrape(store: web::Data<SharedStore>) -> HttpResponse {
-    let states = state_counts(store.get_ref()).await;
-    let queue = webhook_queue(store.get_ref()).await;
+pub async fn scrape(probes: web::Data<Probes>) -> HttpResponse {
+    // Read by the background probe (src/http/probes.rs), not per scrape.
+    let probed = probes.last().await;
+    let states = probed.as_ref().map(|p| p.states).unwrap_or_default();
+    let queue = probed.map(|p| p.webhooks).unwrap_or_default();
     HttpResponse::Ok()
         .content_type(metrics::CONTENT_TYPE)
         .insert_header(("Cache-Control", "no-store"))

@@ -23,6 +23,12 @@ mod transactions;
 pub mod views;
 pub mod webhooks;
 
+pub mod client_address;
+pub mod connections;
+pub mod key_cache;
+pub mod probes;
+pub mod security_headers;
+
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{web, App};
 use utoipa_actix_web::service_config::ServiceConfig;

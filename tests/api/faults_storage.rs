@@ -150,6 +150,13 @@ async fn readiness(app: &TestApp) -> Answer {
     app.send("GET", "/readyz", None, None, None).await
 }
 
+/// `/readyz` once the background probe has looked again (it answers its last result).
+async fn readiness_after_a_probe(app: &TestApp) -> Answer {
+    actix_rt::time::sleep(mpospay_gateway::http::probes::PROBE_INTERVAL + Duration::from_secs(1))
+        .await;
+    readiness(app).await
+}
+
 /// 503 `database_unavailable` with `Retry-After` and a message naming `cause`.
 fn assert_database_refused(answer: &Answer, cause: &str, what: &str) {
     assert_eq!(answer.status, 503, "{what}: {:?}", answer.body);
@@ -197,7 +204,7 @@ async fn a_full_disk_refuses_money_clearly_sends_nothing_and_recovers_when_space
 
     disk.fill(&database.url).await;
     let received = app.upstream_total();
-    let not_ready = readiness(&app).await;
+    let not_ready = readiness_after_a_probe(&app).await;
     assert_eq!(not_ready.status, 503, "{:?}", not_ready.body);
     assert_eq!(not_ready.body["status"], "unavailable");
     let payment = app
@@ -349,7 +356,7 @@ async fn a_read_only_database_file_refuses_clearly_and_recovers_when_writable() 
     };
     let app = spawn_gateway_with_keys(upstream, database.clone(), options(), Some(keys)).await;
 
-    let not_ready = readiness(&app).await;
+    let not_ready = readiness_after_a_probe(&app).await;
     assert_eq!(not_ready.status, 503, "{:?}", not_ready.body);
     let search = app.get("/v1/transactions", &app.finance_key).await;
     assert_eq!(search.status, 200, "reads work: {:?}", search.body);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use mpospay_gateway::clock::SystemClock;
 use mpospay_gateway::config::{
-    DepositSettings, PaymentSettings, RateLimitSettings, Settings, UpstreamSettings,
+    DepositSettings, HttpSettings, PaymentSettings, RateLimitSettings, Settings, UpstreamSettings,
     WebhookSettings,
 };
 use mpospay_gateway::domain::Transaction;
@@ -61,6 +61,7 @@ impl Default for TestOptions {
             rate_limit: RateLimitSettings {
                 requests_per_second: 10_000,
                 burst: 10_000,
+                ..RateLimitSettings::default()
             },
             webhooks: WebhookSettings::default(),
             breaker: BreakerSettings::default(),
@@ -267,9 +268,10 @@ pub fn gateway_settings(upstream_url: &str, database_url: &str, options: &TestOp
         }),
         zone: chrono_tz::Asia::Jakarta,
         payments: options.payments.clone(),
-        rate_limit: options.rate_limit,
+        rate_limit: options.rate_limit.clone(),
         webhooks: options.webhooks.clone(),
         deposit: options.deposit,
+        http: HttpSettings::default(),
     }
 }
 

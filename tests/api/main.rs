@@ -4,6 +4,7 @@
 mod helpers;
 mod hostile;
 
+mod abuse;
 mod auth;
 mod errors;
 mod faults_process;

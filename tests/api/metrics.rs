@@ -199,7 +199,17 @@ async fn the_pending_and_review_gauges_come_from_the_database(backend: Backend) 
     let purchase = app.purchase("3100", "97001000001", "metrics-buy-1").await;
     assert_eq!(purchase.body["status"], "review", "{:?}", purchase.body);
 
-    let after = scrape(&app).await;
+    // The gauges are the background probe's counts (every 2 s), not counted per scrape.
+    let began = std::time::Instant::now();
+    let after = loop {
+        let text = scrape(&app).await;
+        let counted = sample(&text, "gateway_transactions_in_state", &pending) == Some(1.0)
+            && sample(&text, "gateway_transactions_in_state", &review) == Some(1.0);
+        if counted || began.elapsed() > std::time::Duration::from_secs(6) {
+            break text;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert_eq!(
         sample(&after, "gateway_transactions_in_state", &pending),
         Some(1.0),
@@ -235,6 +245,7 @@ async fn a_key_over_its_limit_gets_429_while_other_keys_go_on(backend: Backend) 
         rate_limit: RateLimitSettings {
             requests_per_second: 2,
             burst: 2,
+            ..RateLimitSettings::default()
         },
         ..TestOptions::default()
     };
