@@ -360,12 +360,8 @@ async fn a_receiver_down_then_failing_is_retried_on_schedule_with_one_webhook_id
         assert!(started.elapsed() < Duration::from_secs(10), "{log:?}");
         actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
-    let metrics = app.send("GET", "/metrics", None, None, None).await;
-    let metrics = metrics.body.as_str().unwrap().to_string();
-    assert!(
-        metrics.contains("gateway_webhook_queue_depth 1\n"),
-        "{metrics}"
-    );
+    // The queue gauges come from the background probe: shown within one probe interval.
+    let metrics = metrics_showing(&app, "gateway_webhook_queue_depth 1\n").await;
     assert!(
         !metrics.contains("gateway_webhook_oldest_pending_age_seconds 0\n"),
         "{metrics}"
@@ -388,12 +384,7 @@ async fn a_receiver_down_then_failing_is_retried_on_schedule_with_one_webhook_id
         .iter()
         .all(|hit| hit.id() == id && hit.verifies_with(&secret)));
     assert_eq!(delivered["eventId"], id.as_str());
-    let metrics = app.send("GET", "/metrics", None, None, None).await;
-    let metrics = metrics.body.as_str().unwrap().to_string();
-    assert!(
-        metrics.contains("gateway_webhook_queue_depth 0\n"),
-        "{metrics}"
-    );
+    let metrics = metrics_showing(&app, "gateway_webhook_queue_depth 0\n").await;
     assert!(metrics.contains("gateway_webhook_deliveries_total{outcome=\"delivered\"}"));
 
     // A manual retry sends it again, with the same webhook-id.
@@ -814,4 +805,21 @@ async fn two_gateways_on_one_postgres_deliver_each_event_once_per_endpoint() {
     first.stop().await;
     second.stop().await;
     database.finish().await;
+}
+
+/// `/metrics` once it shows `line` (the probe behind the gauges runs every
+/// `PROBE_INTERVAL`); fails with the last scrape after a few intervals.
+async fn metrics_showing(app: &TestApp, line: &str) -> String {
+    let probes = mpospay_gateway::http::probes::PROBE_INTERVAL
+        + mpospay_gateway::http::probes::PROBE_TIMEOUT;
+    let deadline = Instant::now() + probes * 2;
+    loop {
+        let scrape = app.send("GET", "/metrics", None, None, None).await;
+        let text = scrape.body.as_str().unwrap_or_default().to_string();
+        if text.contains(line) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no {line:?} in: {text}");
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+    }
 }
