@@ -16,6 +16,8 @@ WORKDIR /src
 # workspace's other members (the load harness, the test kit) are never built here, but cargo
 # reads their manifests: they come as manifests over empty sources.
 COPY Cargo.toml Cargo.lock ./
+# sqlx-core with one backported fix (vendor/sqlx-core/PATCHED.md), patched in by Cargo.toml.
+COPY vendor ./vendor
 COPY bench/loadgen/Cargo.toml bench/loadgen/
 COPY testkit/Cargo.toml testkit/
 RUN mkdir -p src bench/loadgen/src testkit/src \
@@ -31,10 +33,14 @@ RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin mpospay-gateway \
     && strip target/release/mpospay-gateway
 
-# No TLS library and no tzdata are needed at run time: the gateway links no OpenSSL (HTTP to
-# the upstream and Postgres are plain TCP; put TLS in front of it or in the network) and the
-# time zones are compiled in (chrono-tz). debian:bookworm-slim matches the build stage's glibc.
+# TLS is rustls, compiled in (no OpenSSL), and the time zones too (chrono-tz): no tzdata. The
+# system's root certificates are needed at run time (rustls-native-certs reads them) for
+# https:// webhook receivers, an https:// upstream and Postgres with sslmode=verify-*; hence
+# ca-certificates. debian:bookworm-slim matches the build stage's glibc.
 FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 gateway \
     && useradd --system --uid 10001 --gid gateway --home-dir /var/lib/gateway --create-home gateway \
     && mkdir /var/lib/gateway/data \
