@@ -1,5 +1,10 @@
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: many small short-lived allocations per request, on
+/// several threads (bench/results/mimalloc.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let cli = mpospay_gateway::cli::Cli::parse();

@@ -71,6 +71,10 @@ impl Dialect for Postgres {
 
     async fn take_trx_ids(pool: &PgPool) -> Result<Vec<u32>, StoreError> {
         // A sequence: unique across connections and processes, no row lock (migration 0004).
+        // Its commit waits for the WAL flush, as every write outside an inquiry-only batch
+        // does: `nextval` takes a transaction id when it logs (Postgres's sequence.c), so the
+        // block is on disk before any of it is handed out, even though inquiries commit
+        // asynchronously (`flush`). tests/api/faults_process.rs checks this.
         let values: Vec<i64> =
             sqlx::query_scalar("SELECT nextval('trx_id_seq') FROM generate_series(1, $1)")
                 .bind(TRX_ID_BLOCK)
@@ -102,14 +106,29 @@ impl Dialect for Postgres {
     /// Idempotency-Key answers as multi-row data-modifying `WITH` clauses. The statement is
     /// atomic; foreign keys are checked at its end, when the transactions its exchanges refer
     /// to are in. Batch sizes vary, so it stays out of the prepared-statement cache.
+    ///
+    /// A batch of inquiries only commits asynchronously (`synchronous_commit` off for this
+    /// transaction): it is answered once Postgres has it, before its WAL is on disk. An inquiry
+    /// moves no money: if a database crash loses its record, its payment gets 404 and the client
+    /// inquires again (README, "Durability"). Any other write in the batch (an exchange of a
+    /// payment, an Idempotency-Key answer) makes the whole batch synchronous, as is every write
+    /// outside the group commit, and trxIds (`take_trx_ids`).
     async fn flush(pool: PgPool, writes: Arc<[Write]>) -> Result<(), StoreError> {
+        let inquiries_only = writes.iter().all(|w| matches!(w, Write::Inquiry(..)));
         let mut query = QueryBuilder::<Postgres>::new("WITH ");
+        if inquiries_only {
+            query.push("durability AS (SELECT set_config('synchronous_commit', 'off', true)), ");
+        }
         for (i, part) in BatchPart::of(&writes).enumerate() {
             query.push(format_args!("{}p{i} AS (", if i == 0 { "" } else { ", " }));
             PostgresStore::push_batch_part(&mut query, &writes, part);
             query.push(")");
         }
-        query.push(" SELECT 1");
+        query.push(if inquiries_only {
+            " SELECT 1 FROM durability"
+        } else {
+            " SELECT 1"
+        });
         query.build().persistent(false).execute(&pool).await?;
         Ok(())
     }

@@ -15,6 +15,7 @@ use mpospay_gateway::h2h::MessageType;
 use mpospay_gateway::http::idempotency::request_hash;
 use mpospay_gateway::keys::Role;
 use mpospay_gateway::sandbox::{ForcedFault, Sandbox, SandboxConfig};
+use mpospay_gateway::store::sql::TRX_ID_BLOCK;
 use mpospay_gateway::store::KeyClaim;
 use mpospay_testkit::{GatewayCommand, GatewayProcess, PrivatePostgres};
 use rand::rngs::StdRng;
@@ -745,6 +746,209 @@ async fn a_postgres_crash_under_load_answers_503_and_recovers_without_loss() {
         repeated_recorded,
     );
     drop(gateway);
+}
+
+/// Inquiries commit asynchronously on Postgres (README, "Durability"): a database crash right
+/// after a burst may lose the records of the last inquiries answered, but never a payment, an
+/// Idempotency-Key's answer or a trxId. Every payment answered 200 is stored and replays; no
+/// trxId answered before the crash is sent again after it; a lost inquiry's payment is refused
+/// 404 and a new inquiry pays.
+#[actix_rt::test]
+async fn a_postgres_crash_after_a_burst_loses_no_payment_and_reuses_no_trx_id() {
+    // The WAL writer waits its longest (10 s) before it writes what asynchronous commits left in
+    // memory: what they wrote is still there when the crash comes, unless a synchronous commit
+    // flushed it.
+    let cluster = Arc::new(
+        in_background(|| PrivatePostgres::start_with(&[("wal_writer_delay", "10000")])).await,
+    );
+    let upstream = Upstream::start(SandboxConfig::default()).await;
+    let key = {
+        let store = mpospay_gateway::store::connect(&cluster.url(), 1)
+            .await
+            .expect("the private cluster takes the migrations");
+        create_key(&store, "pos-web", Role::Operator).await
+    };
+    let mut gateway = gateway_process(&upstream, &cluster.url()).start().await;
+    let api = Api::new(&gateway.base_url(), &key);
+
+    // The burst: 20 payments (each an inquiry, then its payment) among 100 inquiries, then 100
+    // more inquiries, and the crash at once.
+    let paying = futures_util::future::join_all((0..20).map(|n| {
+        let api = api.clone();
+        async move {
+            let bill = bpjs_bill(700_000_000 + n);
+            let inquiry = api.inquire(&bill).await;
+            assert_eq!(inquiry.status, Some(200), "{inquiry:?}");
+            let key = format!("burst-{n}");
+            let payment = api
+                .pay(&bill, &inquiry.transaction_id().unwrap(), &key)
+                .await;
+            assert_eq!(payment.status, Some(200), "{payment:?}");
+            (bill, key, payment)
+        }
+    }));
+    let inquiring = futures_util::future::join_all((0..100).map(|n| {
+        let api = api.clone();
+        async move { (n, api.inquire(&bpjs_bill(710_000_000 + n)).await) }
+    }));
+    let (payments, mut inquiries) = futures_util::future::join(paying, inquiring).await;
+    let last = futures_util::future::join_all((100..200).map(|n| {
+        let api = api.clone();
+        async move { (n, api.inquire(&bpjs_bill(710_000_000 + n)).await) }
+    }))
+    .await;
+    inquiries.extend(last);
+    // Then inquiries one by one until one is the first of a new block of trxIds: the block was
+    // just taken from the sequence, and the crash comes before anything else commits.
+    for n in 200..(200 + 2 * TRX_ID_BLOCK as usize) {
+        let inquiry = api.inquire(&bpjs_bill(710_000_000 + n)).await;
+        let trx_id: i64 = inquiry.body["trxId"].as_str().unwrap().parse().unwrap();
+        inquiries.push((n, inquiry));
+        if (trx_id - 1) % TRX_ID_BLOCK == 0 {
+            break;
+        }
+    }
+    let crashing = cluster.clone();
+    in_background(move || crashing.crash()).await;
+    for (_, inquiry) in &inquiries {
+        assert_eq!(inquiry.status, Some(200), "{inquiry:?}");
+    }
+    let answered_trx_ids: HashSet<String> = inquiries
+        .iter()
+        .map(|(_, inquiry)| &inquiry.body)
+        .chain(payments.iter().map(|(_, _, payment)| &payment.body))
+        .map(|body| body["trxId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        answered_trx_ids.len(),
+        inquiries.len() + payments.len(),
+        "every answer has its own trxId"
+    );
+
+    let restarting = cluster.clone();
+    in_background(move || restarting.restart()).await;
+    gateway.wait_ready(Duration::from_secs(60)).await;
+
+    // Every payment answered 200 survived, succeeded, and its key replays it.
+    let ledger = Ledger::open(&cluster.url()).await;
+    let stored: HashMap<String, PaymentRow> = ledger
+        .payments()
+        .await
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    for (bill, key, payment) in &payments {
+        let id = payment.transaction_id().unwrap();
+        let row = stored
+            .get(&id)
+            .unwrap_or_else(|| panic!("payment {id} was lost"));
+        assert_eq!(row.status, "succeeded");
+        assert_eq!(Some(row.trx_id.as_str()), payment.body["trxId"].as_str());
+        let inquiry_id = payment.body["inquiryId"].as_str().unwrap();
+        let again = api.pay(bill, inquiry_id, key).await;
+        assert_eq!(again.status, Some(200), "{again:?}");
+        assert!(
+            again.replayed,
+            "the repeat of {key} replays the stored answer"
+        );
+        assert_eq!(again.transaction_id(), Some(id));
+    }
+
+    // Inquiries whose record the crash took are unknown now: paying one is refused 404, and
+    // the client's new inquiry pays.
+    let kept = ledger.transaction_ids().await;
+    let lost: Vec<usize> = inquiries
+        .iter()
+        .filter(|(_, inquiry)| !kept.contains(&inquiry.transaction_id().unwrap()))
+        .map(|(n, _)| *n)
+        .collect();
+    if let Some(n) = lost.first() {
+        let (_, inquiry) = inquiries.iter().find(|(m, _)| m == n).unwrap();
+        let bill = bpjs_bill(710_000_000 + n);
+        let refused = api
+            .pay(&bill, &inquiry.transaction_id().unwrap(), "lost-inquiry")
+            .await;
+        assert_eq!(refused.status, Some(404), "{refused:?}");
+        let again = api.inquire(&bill).await;
+        assert_eq!(again.status, Some(200), "{again:?}");
+        let paid = api
+            .pay(
+                &bill,
+                &again.transaction_id().unwrap(),
+                "lost-inquiry-again",
+            )
+            .await;
+        assert_eq!(paid.status, Some(200), "{paid:?}");
+    }
+
+    // New work after the restart (this process's trxIds left in memory, then new blocks from
+    // the sequence) gets trxIds none of which was answered before the crash.
+    let after = futures_util::future::join_all((0..200).map(|n| {
+        let api = api.clone();
+        async move { api.inquire(&bpjs_bill(720_000_000 + n)).await }
+    }))
+    .await;
+    for inquiry in &after {
+        assert_eq!(inquiry.status, Some(200), "{inquiry:?}");
+        let trx_id = inquiry.body["trxId"].as_str().unwrap();
+        assert!(
+            !answered_trx_ids.contains(trx_id),
+            "trxId {trx_id} was answered before the crash and again after it"
+        );
+    }
+    // And the upstream never saw one trxId in two messages (advice repeats its payment's).
+    let mut sent: HashMap<String, usize> = HashMap::new();
+    for message in upstream.sandbox.received() {
+        if message.message_type != "advice" {
+            *sent.entry(message.trx_id).or_default() += 1;
+        }
+    }
+    for (trx_id, count) in &sent {
+        assert_eq!(
+            *count, 1,
+            "trxId {trx_id} reached the upstream {count} times"
+        );
+    }
+    drop(gateway);
+
+    // What makes that hold through a crash of the whole machine too (where even what Postgres
+    // wrote but did not flush is gone): every block of trxIds is flushed before it is handed
+    // out. With nothing else running, right after a new block is taken the WAL is flushed up
+    // to its end (asynchronous commits leave it to the WAL writer, here 10 s later).
+    let store = mpospay_gateway::store::connect(&cluster.url(), 1)
+        .await
+        .expect("the private cluster answers");
+    let mut blocks = 0;
+    while blocks < 5 {
+        let trx_id: i64 = store
+            .allocate_trx_id()
+            .await
+            .expect("a trxId")
+            .to_string()
+            .parse()
+            .unwrap();
+        if (trx_id - 1) % TRX_ID_BLOCK != 0 {
+            continue;
+        }
+        blocks += 1;
+        let unflushed = ledger
+            .count(
+                "SELECT CAST(pg_current_wal_insert_lsn() - pg_current_wal_flush_lsn() AS BIGINT)",
+            )
+            .await;
+        assert_eq!(
+            unflushed, 0,
+            "the block of trxIds from {trx_id} was handed out with {unflushed} bytes of WAL \
+             not yet flushed"
+        );
+    }
+    ledger.close().await;
+    eprintln!(
+        "postgres crash after a burst: {} of {} inquiry records lost (their payments refused \
+         404), 20 of 20 payments kept",
+        lost.len(),
+        inquiries.len()
+    );
 }
 
 /// The database is away after a payment was sent for longer than the stale-sending sweep's
