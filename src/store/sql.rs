@@ -82,14 +82,42 @@ pub trait Dialect: Database {
 pub struct SqlStore<D: Dialect> {
     pool: Pool<D>,
     writer: GroupCommit,
-    /// trxIds taken from the database and not handed out yet (popped from the end).
-    trx_ids: Mutex<Vec<u32>>,
+    trx_ids: Mutex<TrxIdBlocks<D>>,
     probe: D::Probe,
 }
 
-/// How many trxIds one round trip takes. A process that stops loses the rest of its block:
-/// trxIds may skip, never repeat.
-pub const TRX_ID_BLOCK: i64 = 32;
+/// How many trxIds one round trip takes. A process that stops loses the rest of its block and
+/// the next one it took ahead: trxIds may skip, never repeat.
+pub const TRX_ID_BLOCK: i64 = 128;
+
+/// The trxIds taken from the database and not handed out yet, and the next block, taken in the
+/// background once half of this one is used: no request waits for a block's durable commit
+/// unless a burst empties both.
+struct TrxIdBlocks<D: Dialect> {
+    /// Popped from the end.
+    ready: Vec<u32>,
+    next: Option<tokio::task::JoinHandle<Result<Vec<u32>, StoreError>>>,
+    _database: std::marker::PhantomData<D>,
+}
+
+impl<D: Dialect> Default for TrxIdBlocks<D> {
+    fn default() -> Self {
+        Self {
+            ready: Vec::new(),
+            next: None,
+            _database: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<D: Dialect> Debug for TrxIdBlocks<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrxIdBlocks")
+            .field("ready", &self.ready.len())
+            .field("next", &self.next.is_some())
+            .finish()
+    }
+}
 
 /// How many times an insert that hit the "already paid" index is retried when the blocking
 /// payment turned out to have failed in the meantime.
@@ -217,17 +245,34 @@ impl<D: Dialect> SqlStore<D> {
     /// Sets the trxId counter so that the next allocation returns the number after `last`
     /// (`0` starts again at 00000001). For tests and operators.
     pub async fn set_trx_counter(&self, last: u32) -> Result<(), StoreError> {
-        let mut block = self.trx_ids.lock().await;
-        block.clear();
+        let mut blocks = self.trx_ids.lock().await;
+        blocks.ready.clear();
+        if let Some(next) = blocks.next.take() {
+            // Its block, if it took one, is from the old counter: dropped.
+            let _ = next.await;
+        }
         D::set_trx_counter(&self.pool, last).await
     }
 
     async fn next_trx_id(&self) -> Result<TrxId, StoreError> {
-        let mut block = self.trx_ids.lock().await;
-        if block.is_empty() {
-            block.extend(D::take_trx_ids(&self.pool).await?.into_iter().rev());
+        let mut blocks = self.trx_ids.lock().await;
+        if blocks.ready.is_empty() {
+            let block = match blocks.next.take() {
+                Some(next) => match next.await {
+                    Ok(Ok(block)) => block,
+                    // Taking it ahead failed (the database was away): try again now.
+                    _ => D::take_trx_ids(&self.pool).await?,
+                },
+                None => D::take_trx_ids(&self.pool).await?,
+            };
+            blocks.ready.extend(block.into_iter().rev());
         }
-        let value = block
+        if blocks.next.is_none() && blocks.ready.len() as i64 <= TRX_ID_BLOCK / 2 {
+            let pool = self.pool.clone();
+            blocks.next = Some(tokio::spawn(async move { D::take_trx_ids(&pool).await }));
+        }
+        let value = blocks
+            .ready
             .pop()
             .ok_or_else(|| anyhow::anyhow!("the trxId block is empty"))?;
         TrxId::new(value).ok_or_else(|| anyhow::anyhow!("{value} is not a trxId").into())
