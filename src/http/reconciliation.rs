@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{Days, Utc};
 
 use crate::domain::ValidationError;
 use crate::payments::reconciliation::{business_day, reconcile, Reconciliation, DAY_MARGIN};
@@ -16,7 +15,7 @@ use crate::store::SharedStore;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::openapi::ErrorResponse;
-use super::search::{day_start, parse_date, BusinessZone};
+use super::search::{report_day, BusinessZone};
 
 /// Deposit reconciliation
 ///
@@ -48,15 +47,9 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(principal.role.reads_all())?;
     let zone = zone.0;
-    let invalid = |message: &str| ApiError::Invalid(ValidationError::new("date", message));
-    let date = match query.get("date") {
-        Some(raw) => parse_date(raw).ok_or_else(|| invalid("must be a date YYYY-MM-DD"))?,
-        None => Utc::now().with_timezone(&zone).date_naive(),
-    };
-    let next = date
-        .checked_add_days(Days::new(1))
-        .ok_or_else(|| invalid("is out of range"))?;
-    let (start, end) = (day_start(date, zone), day_start(next, zone));
+    let (date, start, end) = report_day(query.get("date").map(String::as_str), zone, |message| {
+        ApiError::Invalid(ValidationError::new("date", message))
+    })?;
     let window = store.reconciliation_window(start, end, DAY_MARGIN).await?;
     let report = web::block(move || {
         reconcile(

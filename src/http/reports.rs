@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{Days, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -13,7 +13,7 @@ use crate::store::SharedStore;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::openapi::ErrorResponse;
-use super::search::{day_start, parse_date, BusinessZone};
+use super::search::{report_day, BusinessZone};
 use super::views::{TransactionStatus, TransactionType};
 
 /// Counts and rupiah sums.
@@ -100,22 +100,13 @@ pub async fn daily(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(principal.role.reads_all())?;
     let zone = zone.0;
-    let date = match query.get("date") {
-        Some(raw) => parse_date(raw).ok_or_else(|| ApiError::Malformed {
+    let (date, start, end) = report_day(query.get("date").map(String::as_str), zone, |message| {
+        ApiError::Malformed {
             field: "date".into(),
-            message: "must be a date YYYY-MM-DD".into(),
-        })?,
-        None => Utc::now().with_timezone(&zone).date_naive(),
-    };
-    let next = date
-        .checked_add_days(Days::new(1))
-        .ok_or_else(|| ApiError::Malformed {
-            field: "date".into(),
-            message: "is out of range".into(),
-        })?;
-    let rows = store
-        .report_rows(day_start(date, zone), day_start(next, zone))
-        .await?;
+            message: message.into(),
+        }
+    })?;
+    let rows = store.report_rows(start, end).await?;
     let mut inquiries = 0;
     let mut totals = Sums::default();
     let mut groups: BTreeMap<(&str, String, &str), Sums> = BTreeMap::new();

@@ -57,6 +57,24 @@ pub fn parse_date(value: &str) -> Option<NaiveDate> {
         .filter(|date| (1..=9999).contains(&date.year()))
 }
 
+/// The business day a report's `date` parameter names (default: today in `zone`) and the
+/// instants it starts and ends at. `invalid` makes the error naming `date` (the daily report
+/// answers 400, the reconciliation 422).
+pub fn report_day(
+    raw: Option<&str>,
+    zone: Tz,
+    invalid: impl Fn(&'static str) -> ApiError,
+) -> Result<(NaiveDate, DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let date = match raw {
+        Some(raw) => parse_date(raw).ok_or_else(|| invalid("must be a date YYYY-MM-DD"))?,
+        None => Utc::now().with_timezone(&zone).date_naive(),
+    };
+    let next = date
+        .checked_add_days(chrono::Days::new(1))
+        .ok_or_else(|| invalid("is out of range"))?;
+    Ok((date, day_start(date, zone), day_start(next, zone)))
+}
+
 /// `from`/`to`: an RFC 3339 time, or a business date (`to` then includes that whole day).
 fn parse_bound(field: &str, value: &str, zone: Tz, end: bool) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(time) = DateTime::parse_from_rfc3339(value) {

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{Postgres, Row, Sqlite};
+use sqlx::{Database, Postgres, Row, Sqlite};
 use uuid::Uuid;
 
 use super::sql::{Dialect, SqlStore};
@@ -87,11 +87,11 @@ pub const WINDOW_READINGS: &str =
 
 /// The latest `balanceAfter` of the succeeded payments and purchases created since `$1`.
 pub const LATEST_BALANCE_AFTER: &str =
-    "SELECT balance_after, COALESCE(completed_at, updated_at) AS answered_at \
+    "SELECT balance_after AS balance, COALESCE(completed_at, updated_at) AS read_at \
      FROM transactions WHERE created_at >= $1 \
      AND status = 'succeeded' AND kind IN ('payment', 'purchase') \
      AND balance_after IS NOT NULL \
-     ORDER BY answered_at DESC, id DESC LIMIT 1";
+     ORDER BY read_at DESC, id DESC LIMIT 1";
 
 /// The latest reading since `$1`.
 pub const LATEST_READING: &str = "SELECT balance, read_at FROM balance_readings \
@@ -100,6 +100,18 @@ pub const LATEST_READING: &str = "SELECT balance, read_at FROM balance_readings 
 /// The deposit statements, for one database.
 macro_rules! deposit_statements {
     ($db:ty) => {
+        impl SqlStore<$db> {
+            /// A row with `balance` and `read_at`.
+            fn balance_reading(
+                row: &<$db as Database>::Row,
+            ) -> Result<BalanceReading, sqlx::Error> {
+                Ok(BalanceReading {
+                    balance: row.try_get("balance")?,
+                    at: row.try_get("read_at")?,
+                })
+            }
+        }
+
         #[async_trait]
         impl DepositStore for SqlStore<$db> {
             async fn record_balance_reading(
@@ -148,12 +160,7 @@ macro_rules! deposit_statements {
                     .fetch_all(self.pool())
                     .await?
                     .iter()
-                    .map(|row| {
-                        Ok(BalanceReading {
-                            balance: row.try_get("balance")?,
-                            at: row.try_get("read_at")?,
-                        })
-                    })
+                    .map(Self::balance_reading)
                     .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 let counts = sqlx::query(DAY_OPEN_COUNTS)
                     .bind(start)
@@ -175,29 +182,22 @@ macro_rules! deposit_statements {
                 &self,
                 since: DateTime<Utc>,
             ) -> Result<Option<BalanceReading>, StoreError> {
-                let linked = sqlx::query(LATEST_BALANCE_AFTER)
-                    .bind(since)
-                    .fetch_optional(self.pool())
-                    .await?
-                    .map(|row| -> Result<_, sqlx::Error> {
-                        Ok(BalanceReading {
-                            balance: row.try_get("balance_after")?,
-                            at: row.try_get("answered_at")?,
-                        })
-                    })
-                    .transpose()?;
-                let read = sqlx::query(LATEST_READING)
-                    .bind(since)
-                    .fetch_optional(self.pool())
-                    .await?
-                    .map(|row| -> Result<_, sqlx::Error> {
-                        Ok(BalanceReading {
-                            balance: row.try_get("balance")?,
-                            at: row.try_get("read_at")?,
-                        })
-                    })
-                    .transpose()?;
-                Ok(linked.into_iter().chain(read).max_by_key(|r| r.at))
+                // The newer of the last balance a payment or purchase answered with and the
+                // last reading (a reading wins a tie).
+                let mut latest: Option<BalanceReading> = None;
+                for statement in [LATEST_BALANCE_AFTER, LATEST_READING] {
+                    let row = sqlx::query(statement)
+                        .bind(since)
+                        .fetch_optional(self.pool())
+                        .await?;
+                    if let Some(row) = row {
+                        let reading = Self::balance_reading(&row)?;
+                        if latest.as_ref().is_none_or(|l| reading.at >= l.at) {
+                            latest = Some(reading);
+                        }
+                    }
+                }
+                Ok(latest)
             }
 
             async fn deposit_monitor(&self) -> Result<MonitorState, StoreError> {
